@@ -1,0 +1,51 @@
+"""Configuration in one place: defaults, environment variables and parameter files.
+
+Environment variables (secrets and machine-specific paths only):
+
+- ``ZANTARA_WAREHOUSE``: path of the DuckDB warehouse file (default ``data/zantara.duckdb``).
+- ``ZANTARA_TIMEZONE``: default report timezone (default ``Asia/Jakarta``).
+- SMTP and PostHog settings are read by the modules that use them.
+
+Everything else (report windows, targets, thresholds, recipients) lives in the YAML
+files under ``parameters/``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_WAREHOUSE = Path("data") / "zantara.duckdb"
+DEFAULT_TIMEZONE = "Asia/Jakarta"
+#: Events counted as "active" unless a report says otherwise (METRICS.md section 1).
+DEFAULT_ACTIVE_EVENT = "message_sent"
+
+
+def warehouse_path(explicit: str | os.PathLike | None = None) -> Path:
+    """The warehouse file: an explicit path, else ``$ZANTARA_WAREHOUSE``, else the default."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("ZANTARA_WAREHOUSE")
+    return Path(env) if env else DEFAULT_WAREHOUSE
+
+
+def default_timezone() -> str:
+    """The report timezone used when a call does not name one."""
+    return os.environ.get("ZANTARA_TIMEZONE") or DEFAULT_TIMEZONE
+
+
+def load_parameters(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML parameters file into a dict (empty file gives an empty dict)."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{p}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
