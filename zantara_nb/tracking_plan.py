@@ -69,7 +69,7 @@ class EventSpec:
     description: str = ""
 
 
-S, I, F, B = Prop("str"), Prop("int"), Prop("float"), Prop("bool")
+S, I, F, B = Prop("str"), Prop("int"), Prop("float"), Prop("bool")  # noqa: E741
 
 EVENTS: dict[str, EventSpec] = {
     e.name: e
@@ -172,7 +172,9 @@ EVENTS: dict[str, EventSpec] = {
         EventSpec("nps_submitted", {"score": Prop("int", minimum=0, maximum=10)}),
         EventSpec("$identify", {"$anon_distinct_id": S}),
         EventSpec("$create_alias", {"alias": S}),
-        EventSpec("$feature_flag_called", {"$feature_flag": S, "$feature_flag_response": Prop("json")}),
+        EventSpec(
+            "$feature_flag_called", {"$feature_flag": S, "$feature_flag_response": Prop("json")}
+        ),
         EventSpec(
             "$ai_generation",
             {
@@ -238,14 +240,41 @@ PRIVATE_PERSON_PROPS: frozenset[str] = frozenset({"email", "name", "phone"})
 #: Property keys that must never be stored (seed "Privacy-first tracking"): dropped at
 #: load time and counted as redacted.
 NEVER_STORE: frozenset[str] = frozenset(
-    {"query_text", "query", "response_text", "feedback_text", "prompt", "completion",
-     "$ai_input", "$ai_output_choices", "passport_number", "tax_id", "npwp_number"}
+    {
+        "query_text",
+        "query",
+        "response_text",
+        "feedback_text",
+        "prompt",
+        "completion",
+        "$ai_input",
+        "$ai_output_choices",
+        "passport_number",
+        "tax_id",
+        "npwp_number",
+    }
 )
 
 # Ids that are never merged (METRICS.md section 0). Compared case-insensitively, trimmed.
 FORBIDDEN_IDS: frozenset[str] = frozenset(
-    {"", "null", "undefined", "anonymous", "0", "guest", "[object object]", "none", "nan",
-     "distinct_id", "id", "not_authenticated", "true", "false", "email", "user_id"}
+    {
+        "",
+        "null",
+        "undefined",
+        "anonymous",
+        "0",
+        "guest",
+        "[object object]",
+        "none",
+        "nan",
+        "distinct_id",
+        "id",
+        "not_authenticated",
+        "true",
+        "false",
+        "email",
+        "user_id",
+    }
 )
 
 

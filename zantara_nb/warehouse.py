@@ -72,13 +72,17 @@ class Warehouse:
         return self.con.execute(query, params or []).df()
 
     def execute(self, query: str, params: list | dict | None = None) -> duckdb.DuckDBPyConnection:
-        """Run a statement and return the DuckDB cursor."""
+        """Run a statement and return the DuckDB cursor.
+
+        DuckDB 2 refuses new work on a connection while a result is unfinished: fetch
+        everything (``fetchall()``), not just ``fetchone()``.
+        """
         return self.con.execute(query, params or [])
 
     def scalar(self, query: str, params: list | dict | None = None) -> Any:
         """First column of the first row, or None."""
-        row = self.con.execute(query, params or []).fetchone()
-        return row[0] if row else None
+        rows = self.con.execute(query, params or []).fetchall()
+        return rows[0][0] if rows else None
 
     def close(self) -> None:
         self.con.close()

@@ -1,0 +1,85 @@
+"""Readable numbers for tables and reports: one formatter per kind of value.
+
+Missing values (None/NaN) are shown as an em dash, never as 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+MISSING = "—"
+
+
+def is_missing(x: Any) -> bool:
+    """True for None, NaN and pandas NA."""
+    if x is None:
+        return True
+    try:
+        return bool(x != x) or (isinstance(x, float) and math.isnan(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def fmt_int(x: Any) -> str:
+    """1234567 -> '1,234,567'."""
+    return MISSING if is_missing(x) else f"{round(float(x)):,}"
+
+
+def fmt_num(x: Any, digits: int = 1) -> str:
+    """A plain number with thousands separators and ``digits`` decimals."""
+    return MISSING if is_missing(x) else f"{float(x):,.{digits}f}"
+
+
+def fmt_pct(x: Any, digits: int = 1) -> str:
+    """0.1234 -> '12.3%'."""
+    return MISSING if is_missing(x) else f"{100 * float(x):.{digits}f}%"
+
+
+def fmt_pp(x: Any, digits: int = 1) -> str:
+    """A difference of two rates in percentage points: 0.012 -> '+1.2 pp'."""
+    return MISSING if is_missing(x) else f"{100 * float(x):+.{digits}f} pp"
+
+
+def fmt_change(x: Any, digits: int = 1) -> str:
+    """A relative change: 0.05 -> '+5.0%'."""
+    return MISSING if is_missing(x) else f"{100 * float(x):+.{digits}f}%"
+
+
+def fmt_usd(x: Any, digits: int = 2) -> str:
+    """Money: 1234.5 -> '$1,234.50'."""
+    if is_missing(x):
+        return MISSING
+    v = float(x)
+    return f"-${-v:,.{digits}f}" if v < 0 else f"${v:,.{digits}f}"
+
+
+def fmt_ms(x: Any) -> str:
+    """Milliseconds: 1834.2 -> '1,834 ms'."""
+    return MISSING if is_missing(x) else f"{float(x):,.0f} ms"
+
+
+def fmt_p(x: Any) -> str:
+    """A p-value: '<0.001', '0.034'."""
+    if is_missing(x):
+        return MISSING
+    return "<0.001" if float(x) < 0.001 else f"{float(x):.3f}"
+
+
+#: Formatter by unit name, used by results and reports.
+BY_UNIT = {
+    "count": fmt_int,
+    "users": fmt_int,
+    "rate": fmt_pct,
+    "pct": fmt_pct,
+    "usd": fmt_usd,
+    "ms": fmt_ms,
+    "number": fmt_num,
+    "ratio": lambda x: fmt_num(x, 2),
+    "score": lambda x: fmt_num(x, 1),
+}
+
+
+def fmt(x: Any, unit: str = "number") -> str:
+    """Format ``x`` for its unit (see :data:`BY_UNIT`)."""
+    return BY_UNIT.get(unit, fmt_num)(x)

@@ -1,0 +1,222 @@
+"""Typed metric results that read well in JupyterLab.
+
+Each metric returns a :class:`MetricResult` (a tidy DataFrame plus what it means: a
+title, a one-line definition, the scope, the unit of each column and a default chart)
+or a :class:`RateResult` / :class:`ValueResult` for a single number. All render as HTML
+in a notebook (``_repr_html_``, numbers formatted, missing shown as "—") and have
+``.plot()``.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from . import charts
+from .formatting import fmt, fmt_int, fmt_pct
+from .scope import Scope
+from .stats import Interval, wilson
+
+
+def _header(title: str, definition: str, scope: Scope | None) -> str:
+    s = f"<div style='font-weight:bold;font-size:1.05em'>{html.escape(title)}</div>"
+    meta = html.escape(definition)
+    if scope is not None:
+        meta += f"<br><span style='color:#666'>{html.escape(scope.describe())}</span>"
+    return s + f"<div style='color:#444;font-size:0.9em;margin-bottom:4px'>{meta}</div>"
+
+
+def format_frame(df: pd.DataFrame, units: dict[str, str]) -> pd.DataFrame:
+    """A copy of ``df`` with each column formatted for its unit (dates as YYYY-MM-DD)."""
+    out = df.copy()
+    for col in out.columns:
+        unit = units.get(col)
+        if unit:
+            out[col] = [fmt(v, unit) for v in out[col]]
+        elif pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].dt.strftime("%Y-%m-%d")
+        elif pd.api.types.is_float_dtype(out[col]):
+            out[col] = [fmt(v, "number") for v in out[col]]
+    return out
+
+
+@dataclass
+class MetricResult:
+    """A tidy DataFrame with its meaning. ``df`` is the data; everything else describes it."""
+
+    name: str
+    title: str
+    df: pd.DataFrame
+    definition: str = ""
+    scope: Scope | None = None
+    units: dict[str, str] = field(default_factory=dict)
+    x: str | None = None
+    y: str | list[str] | None = None
+    kind: str = "line"  # line | bar | barh | heatmap | table
+    hue: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    plotter: Callable[..., Any] | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.df)
+
+    @property
+    def empty(self) -> bool:
+        return self.df.empty
+
+    def to_frame(self) -> pd.DataFrame:
+        """A copy of the data."""
+        return self.df.copy()
+
+    def formatted(self, max_rows: int | None = None) -> pd.DataFrame:
+        """The data as display strings (percentages, money, thousands separators)."""
+        df = self.df if max_rows is None else self.df.head(max_rows)
+        return format_frame(df, self.units)
+
+    def _repr_html_(self) -> str:
+        body = (
+            "<em>No data in this range.</em>"
+            if self.df.empty
+            else self.formatted(60).to_html(index=False, border=0, escape=True)
+        )
+        more = (
+            f"<div style='color:#666'>… {len(self.df) - 60:,} more rows</div>"
+            if len(self.df) > 60
+            else ""
+        )
+        return _header(self.title, self.definition, self.scope) + body + more
+
+    def __str__(self) -> str:
+        return f"{self.title}\n{self.formatted(60).to_string(index=False)}"
+
+    def plot(self, ax=None, **kw):
+        """Draw the default chart for this result (title, labelled axes, units)."""
+        if self.plotter is not None:
+            return self.plotter(self, ax=ax, **kw)
+        if self.kind == "table" or self.x is None or self.y is None:
+            raise TypeError(f"{self.name}: this result has no chart; show it as a table")
+        y0 = self.y if isinstance(self.y, str) else self.y[0]
+        unit = self.units.get(y0)
+        ylabel = kw.pop("ylabel", _label(y0, unit))
+        if self.kind == "bar":
+            return charts.bar(
+                self.df, self.x, y0, title=self.title, ylabel=ylabel, unit=unit, ax=ax
+            )
+        if self.kind == "barh":
+            return charts.barh(
+                self.df, self.x, y0, title=self.title, xlabel=ylabel, unit=unit, ax=ax
+            )
+        return charts.line(
+            self.df,
+            self.x,
+            self.y,
+            title=self.title,
+            ylabel=ylabel,
+            unit=unit,
+            hue=self.hue,
+            ax=ax,
+            **kw,
+        )
+
+
+def _label(col: str, unit: str | None) -> str:
+    name = col.replace("_", " ")
+    suffix = {"rate": " (%)", "pct": " (%)", "usd": " (USD)", "ms": " (ms)", "users": " (persons)"}
+    return name[:1].upper() + name[1:] + suffix.get(unit or "", "")
+
+
+@dataclass
+class RateResult:
+    """A share ``numerator / denominator`` with its 95% Wilson interval.
+
+    ``value`` is None (shown "—") when the denominator is 0: no made-up 0%.
+    """
+
+    name: str
+    title: str
+    numerator: int
+    denominator: int
+    definition: str = ""
+    scope: Scope | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def value(self) -> float | None:
+        return None if not self.denominator else self.numerator / self.denominator
+
+    @property
+    def interval(self) -> Interval:
+        return wilson(self.numerator, self.denominator)
+
+    def __float__(self) -> float:
+        return float("nan") if self.value is None else float(self.value)
+
+    def __str__(self) -> str:
+        ci = self.interval
+        ci_s = "" if ci.low is None else f" (95% CI {fmt_pct(ci.low)}–{fmt_pct(ci.high)})"
+        return (
+            f"{self.title}: {fmt_pct(self.value)}{ci_s} — "
+            f"{fmt_int(self.numerator)} of {fmt_int(self.denominator)}"
+        )
+
+    def _repr_html_(self) -> str:
+        return (
+            _header(self.title, self.definition, self.scope)
+            + f"<div>{html.escape(str(self))}</div>"
+        )
+
+    def plot(self, ax=None):
+        """One bar with its interval."""
+        df = pd.DataFrame(
+            {
+                "metric": [self.title],
+                "value": [self.value or 0.0],
+                "low": [self.interval.low or 0.0],
+                "high": [self.interval.high or 0.0],
+            }
+        )
+        return charts.barh(
+            df,
+            "metric",
+            "value",
+            title=self.title,
+            xlabel="share (%)",
+            unit="rate",
+            err=("low", "high"),
+            ax=ax,
+        )
+
+
+@dataclass
+class ValueResult:
+    """A single number (a count, a mean, a score) with its unit."""
+
+    name: str
+    title: str
+    value: float | None
+    unit: str = "number"
+    definition: str = ""
+    scope: Scope | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __float__(self) -> float:
+        return float("nan") if self.value is None else float(self.value)
+
+    def __str__(self) -> str:
+        return f"{self.title}: {fmt(self.value, self.unit)}"
+
+    def _repr_html_(self) -> str:
+        return (
+            _header(self.title, self.definition, self.scope)
+            + f"<div>{html.escape(str(self))}</div>"
+        )
+
+    def plot(self, ax=None):
+        df = pd.DataFrame({"metric": [self.title], "value": [self.value or 0.0]})
+        return charts.barh(
+            df, "metric", "value", title=self.title, xlabel=self.unit, unit=self.unit, ax=ax
+        )
