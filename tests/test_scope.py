@@ -100,3 +100,25 @@ def test_previous_period_and_windows(wh):
 )
 def test_last_complete_period(as_of, period, expected):
     assert last_complete_period(as_of, period, "Asia/Jakarta") == expected
+
+
+def test_event_and_person_prefixes_choose_where_a_key_is_read(wh):
+    add_events(
+        wh,
+        [
+            ev("c", "$identify", "2026-03-01T00:00:00Z", set_props={"plan": "free"}),
+            ev("c", "subscription_started", "2026-03-02T05:00:00Z", plan="pro", price_usd=29.0),
+        ],
+    )
+    s = resolve(wh, start="2026-03-01", end="2026-03-05", breakdown="event:plan")
+    rows = wh.con.execute(
+        f"SELECT breakdown FROM ({s.events_cte('subscription_started')})"
+    ).fetchall()
+    assert rows == [("pro",)]
+    s = resolve(wh, start="2026-03-01", end="2026-03-05", breakdown="plan")
+    rows = wh.con.execute(
+        f"SELECT breakdown FROM ({s.events_cte('subscription_started')})"
+    ).fetchall()
+    assert rows == [("free",)]  # the person's latest plan property
+    with pytest.raises(ValueError, match="not a person property"):
+        resolve(wh, filters={"person:query_category": "visa"}).filter_sql()

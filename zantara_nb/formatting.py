@@ -8,12 +8,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pandas as pd
+
 MISSING = "—"
 
 
 def is_missing(x: Any) -> bool:
     """True for None, NaN and pandas NA."""
-    if x is None:
+    if x is None or x is pd.NA or x is pd.NaT:
         return True
     try:
         return bool(x != x) or (isinstance(x, float) and math.isnan(x))

@@ -123,10 +123,35 @@ class MetricResult:
         )
 
 
-def _label(col: str, unit: str | None) -> str:
-    name = col.replace("_", " ")
-    suffix = {"rate": " (%)", "pct": " (%)", "usd": " (USD)", "ms": " (ms)", "users": " (persons)"}
-    return name[:1].upper() + name[1:] + suffix.get(unit or "", "")
+_ACRONYMS = {
+    "mrr": "MRR",
+    "dau": "DAU",
+    "wau": "WAU",
+    "mau": "MAU",
+    "nps": "NPS",
+    "p95": "P95",
+    "p50": "P50",
+    "llm": "LLM",
+    "ci": "CI",
+    "1k": "1K",
+    "wow": "WoW",
+}
+_UNIT_SUFFIX = {"rate": "(%)", "pct": "(%)", "usd": "(USD)", "ms": "(ms)", "users": "(persons)"}
+
+
+def axis_label(col: str, unit: str | None = None) -> str:
+    """A readable axis label for a column: ``latency_ms`` -> ``Latency (ms)``, ``mrr`` -> ``MRR (USD)``."""
+    words = col.split("_")
+    if words and words[-1] in {"ms", "usd", "pct"} and len(words) > 1:
+        words = words[:-1]
+    words = [_ACRONYMS.get(w.lower(), w) for w in words]
+    text = " ".join(words)
+    text = text[:1].upper() + text[1:]
+    suffix = _UNIT_SUFFIX.get(unit or "")
+    return f"{text} {suffix}" if suffix else text
+
+
+_label = axis_label
 
 
 @dataclass

@@ -18,6 +18,9 @@ Filters are ``{key: value}`` (equality), ``{key: [v1, v2]}`` (any of) or
 ``{key: ("!=", v)}`` / ``(">=", v)`` etc. Keys that are person properties (``plan``,
 ``country``, ``user_type``, ``language``, ``timezone``) filter on the person's latest
 value; any other key filters on the event (a typed column or a JSON property).
+Prefix a key with ``event:`` or ``person:`` to choose explicitly (``event:plan`` is the
+plan on the event itself, e.g. on ``subscription_started``). Breakdowns follow the same
+rules.
 """
 
 from __future__ import annotations
@@ -158,13 +161,17 @@ class Scope:
 
     def needs_persons(self) -> bool:
         keys = list(self.filters) + ([self.breakdown] if self.breakdown else [])
-        return any(k in PERSON_FILTER_KEYS for k in keys)
+        return any(k in PERSON_FILTER_KEYS or k.startswith("person:") for k in keys)
 
     def prop_sql(self, key: str, alias: str = "e", person_alias: str = "p") -> str:
         """SQL for property ``key``: a person column, an event column, or a JSON property."""
-        if not _IDENT.match(key):
+        where, _, name = key.rpartition(":")
+        if where not in {"", "event", "person"} or not _IDENT.match(name):
             raise ValueError(f"not a property name: {key!r}")
-        if key in PERSON_FILTER_KEYS:
+        key = name
+        if where == "person" and key not in PERSON_FILTER_KEYS:
+            raise ValueError(f"{key!r} is not a person property ({', '.join(PERSON_FILTER_KEYS)})")
+        if key in PERSON_FILTER_KEYS and where != "event":
             return f"{person_alias}.{key}"
         if key in EVENT_COLUMNS:
             return f"{alias}.{key}"
