@@ -79,6 +79,9 @@ BY_UNIT = {
     "number": fmt_num,
     "ratio": lambda x: fmt_num(x, 2),
     "score": lambda x: fmt_num(x, 1),
+    "change": fmt_change,
+    "pp": fmt_pp,
+    "p": fmt_p,
 }
 
 

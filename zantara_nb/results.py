@@ -22,12 +22,16 @@ from .scope import Scope
 from .stats import Interval, wilson
 
 
-def _header(title: str, definition: str, scope: Scope | None) -> str:
+def header_html(title: str, definition: str, scope: Scope | None) -> str:
+    """The HTML heading every result shows: title, definition, scope (all escaped)."""
     s = f"<div style='font-weight:bold;font-size:1.05em'>{html.escape(title)}</div>"
     meta = html.escape(definition)
     if scope is not None:
         meta += f"<br><span style='color:#666'>{html.escape(scope.describe())}</span>"
     return s + f"<div style='color:#444;font-size:0.9em;margin-bottom:4px'>{meta}</div>"
+
+
+_header = header_html  # old private name, kept for modules still importing it
 
 
 def format_frame(df: pd.DataFrame, units: dict[str, str]) -> pd.DataFrame:
@@ -88,7 +92,7 @@ class MetricResult:
             if len(self.df) > 60
             else ""
         )
-        return _header(self.title, self.definition, self.scope) + body + more
+        return header_html(self.title, self.definition, self.scope) + body + more
 
     def __str__(self) -> str:
         return f"{self.title}\n{self.formatted(60).to_string(index=False)}"
@@ -190,7 +194,7 @@ class RateResult:
 
     def _repr_html_(self) -> str:
         return (
-            _header(self.title, self.definition, self.scope)
+            header_html(self.title, self.definition, self.scope)
             + f"<div>{html.escape(str(self))}</div>"
         )
 
@@ -236,7 +240,7 @@ class ValueResult:
 
     def _repr_html_(self) -> str:
         return (
-            _header(self.title, self.definition, self.scope)
+            header_html(self.title, self.definition, self.scope)
             + f"<div>{html.escape(str(self))}</div>"
         )
 
