@@ -77,8 +77,10 @@ def test_ai_generation_latency_seconds_become_ms_and_sources(wh):
     # $ai_latency 1.5 s and 2.5 s -> 1500 and 2500 ms; median 2000 ms
     gen = p95_latency(wh, by=None, quantile=0.5, source="$ai_generation", **DAY).df
     assert gen["latency_ms"].iloc[0] == 2000 and gen["replies"].iloc[0] == 2
-    # default source is message_received only
-    assert p95_latency(wh, by=None, **DAY).df["replies"].tolist() == [1]
+    # default source is both (each reply tracked by one of the two events)
+    assert p95_latency(wh, by=None, **DAY).df["replies"].tolist() == [3]
+    narrow = p95_latency(wh, by=None, source="message_received", **DAY).df
+    assert narrow["replies"].tolist() == [1]
     # both: [800, 1500, 2500], position 2 * 0.95 = 1.9 -> 1500 + 0.9 * 1000 = 2400
     both = p95_latency(wh, by=None, source="both", **DAY).df
     assert both["latency_ms"].iloc[0] == pytest.approx(2400.0) and both["replies"].iloc[0] == 3

@@ -34,12 +34,12 @@ Definitions (exact)
 
 Choices METRICS.md leaves open
 ------------------------------
-- **Sources of replies.** ``source="message_received"`` (default for latency and cost, the
-  seed's definition), ``"$ai_generation"`` (PostHog LLM analytics) or ``"both"``. An app that
-  tracks both events for one reply is counted twice with ``"both"`` (double count): use it
-  only when each reply is tracked by exactly one of them. :func:`llm_usage` defaults to
-  ``"both"`` because it is the one view where ``$ai_generation`` adds information (errors,
-  input tokens).
+- **Sources of replies.** ``source="both"`` (default): every reply is either a
+  ``message_received`` or a PostHog ``$ai_generation`` (METRICS.md section 4 reads latency from
+  both, ``$ai_latency`` seconds converted to ms at load). ZANTARA tracks each reply with one of
+  them (the demo's ``gpt-4o-mini`` replies exist only as ``$ai_generation``). An app that
+  tracks *both* events for one reply would be counted twice: pass
+  ``source="message_received"`` (the seed's narrow definition) or ``"$ai_generation"`` then.
 - **Error rate by model.** ``error_occurred`` carries no model, so the per-model error rate
   comes from ``$ai_generation`` events only (``$ai_is_error`` missing = not an error); for
   a model seen only in ``message_received`` it is missing.
@@ -352,7 +352,7 @@ def p95_latency(
     *,
     by: str | None = "day",
     quantile: float = 0.95,
-    source: Source = "message_received",
+    source: Source = "both",
     **scope: Unpack[ScopeArgs],
 ) -> MetricResult:
     """P95 (or any ``quantile``) of reply latency in ms, per local ``by`` bucket.
@@ -519,7 +519,7 @@ def cost_per_1k(
     wh,
     *,
     by: str | None = None,
-    source: Source = "message_received",
+    source: Source = "both",
     **scope: Unpack[ScopeArgs],
 ) -> MetricResult:
     """AI cost per 1,000 queries: ``1000 × sum(response_cost_usd) / count(message_received)``.
@@ -547,7 +547,7 @@ def cost_per_active_user(
     wh,
     *,
     by: str | None = None,
-    source: Source = "message_received",
+    source: Source = "both",
     active_event: str = "message_sent",
     **scope: Unpack[ScopeArgs],
 ) -> MetricResult:
