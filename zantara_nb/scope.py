@@ -161,7 +161,7 @@ class Scope:
 
     def needs_persons(self) -> bool:
         keys = list(self.filters) + ([self.breakdown] if self.breakdown else [])
-        return any(k in PERSON_FILTER_KEYS or k.startswith("person:") for k in keys)
+        return any(is_person_key(k) for k in keys)
 
     def prop_sql(self, key: str, alias: str = "e", person_alias: str = "p") -> str:
         """SQL for property ``key``: a person column, an event column, or a JSON property."""
@@ -182,7 +182,7 @@ class Scope:
         preds = []
         for key, spec in self.filters.items():
             col = self.prop_sql(key, alias, person_alias)
-            preds.append(_predicate(col, spec))
+            preds.append(predicate_sql(col, spec))
         return " AND ".join(preds) if preds else "TRUE"
 
     def breakdown_sql(self, alias: str = "e", person_alias: str = "p") -> str:
@@ -223,6 +223,11 @@ class Scope:
         )
 
 
+def is_person_key(key: str) -> bool:
+    """True when a filter/breakdown key reads the persons table (``plan``, ``person:plan``)."""
+    return key.startswith("person:") or (key in PERSON_FILTER_KEYS)
+
+
 def _lit(v: Any) -> str:
     if v is None:
         return "NULL"
@@ -233,7 +238,8 @@ def _lit(v: Any) -> str:
     return "'" + str(v).replace("'", "''") + "'"
 
 
-def _predicate(col: str, spec: Any) -> str:
+def predicate_sql(col: str, spec: Any) -> str:
+    """SQL predicate for one filter ``spec`` (value, list, or ``(op, value)``) on ``col``."""
     if isinstance(spec, list | set | frozenset):
         return f"CAST({col} AS VARCHAR) IN ({', '.join(_lit(str(v)) for v in spec)})"
     if isinstance(spec, tuple) and len(spec) == 2 and str(spec[0]).lower() in _OPS:
