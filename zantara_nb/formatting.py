@@ -68,6 +68,20 @@ def fmt_p(x: Any) -> str:
     return "<0.001" if float(x) < 0.001 else f"{float(x):.3f}"
 
 
+def fmt_duration(seconds: Any) -> str:
+    """Seconds as a short duration: '45 s', '12.5 min', '3.2 h', '6.1 d'."""
+    if is_missing(seconds):
+        return MISSING
+    s = float(seconds)
+    if abs(s) < 60:
+        return f"{s:.0f} s"
+    if abs(s) < 3600:
+        return f"{s / 60:.1f} min"
+    if abs(s) < 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} d"
+
+
 #: Formatter by unit name, used by results and reports.
 BY_UNIT = {
     "count": fmt_int,
@@ -82,6 +96,7 @@ BY_UNIT = {
     "change": fmt_change,
     "pp": fmt_pp,
     "p": fmt_p,
+    "seconds": fmt_duration,
 }
 
 

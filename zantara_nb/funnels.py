@@ -112,7 +112,7 @@ import pandas as pd
 from typing_extensions import Unpack
 
 from . import charts, privacy
-from .formatting import MISSING, fmt_int, fmt_pct, is_missing
+from .formatting import MISSING, fmt_duration, fmt_int, fmt_pct, is_missing
 from .results import MetricResult, _header, format_frame
 from .scope import DateLike, Scope, is_person_key, predicate_sql, resolve
 from .stats import wilson
@@ -644,20 +644,6 @@ STEP_UNITS = {
     "mean_time_s": "seconds",
     "immature": "users",
 }
-
-
-def fmt_duration(seconds: Any) -> str:
-    """Seconds as a short duration: '45 s', '12.5 min', '3.2 h', '6.1 d'."""
-    if is_missing(seconds):
-        return MISSING
-    s = float(seconds)
-    if abs(s) < 60:
-        return f"{s:.0f} s"
-    if abs(s) < 3600:
-        return f"{s / 60:.1f} min"
-    if abs(s) < 86400:
-        return f"{s / 3600:.1f} h"
-    return f"{s / 86400:.1f} d"
 
 
 @dataclass

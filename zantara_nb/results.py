@@ -152,6 +152,8 @@ def axis_label(col: str, unit: str | None = None) -> str:
     text = " ".join(words)
     text = text[:1].upper() + text[1:]
     suffix = _UNIT_SUFFIX.get(unit or "")
+    if suffix and suffix.strip("()").lower() == text.lower():
+        suffix = None  # "persons (persons)"
     return f"{text} {suffix}" if suffix else text
 
 
