@@ -28,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from zantara_nb import Warehouse, active, funnels, health, kpis, retention  # noqa: E402
+from zantara_nb import Warehouse, active, funnels, health  # noqa: E402
+from zantara_nb.kpis import kpis  # noqa: E402
+from zantara_nb.retention import retention  # noqa: E402
 
 TARGETS = {
     "wau": 2,
@@ -144,9 +146,9 @@ def main() -> None:
         "wau": lambda: active.wau(wh, **rng),
         "mau": lambda: active.mau(wh, **rng),
         "seed funnel": lambda: funnels.funnel(wh, funnels.SEED_FUNNEL, **rng),
-        "weekly retention": lambda: retention.retention(wh, period="week", periods=8, **rng),
+        "weekly retention": lambda: retention(wh, period="week", periods=8, **rng),
         "p95 latency by day": lambda: health.p95_latency(wh, by="day", **rng),
-        "kpis": lambda: kpis.kpis(wh, as_of=end),
+        "kpis": lambda: kpis(wh, as_of=end),
     }
     times = {k: best_of(fn, a.repeat) for k, fn in runs.items()}
     base = times["dau"]
