@@ -11,7 +11,8 @@
 Modules, one concern each: ``active`` (DAU/WAU/MAU, North Star, stickiness, lifecycle,
 engagement), ``inputs`` (activation, week-2 retention, paid conversion), ``retention``
 (cohorts, N-day retention, churn), ``funnels``, ``revenue`` (MRR, movements, NPS),
-``health`` (latency, errors, cost, satisfaction, LLM usage), ``kpis``; ``ingest``,
+``health`` (latency, errors, cost, satisfaction, LLM usage), ``kpis``, ``anomalies``
+(``detect_anomalies``, ``explain``), ``alerts`` (``evaluate_alerts``); ``ingest``,
 ``identity``, ``demo`` for data. Definitions: ``docs/`` and ``shared/METRICS.md``.
 """
 
@@ -22,7 +23,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-from . import active, funnels, health, inputs, revenue  # noqa: E402
+from . import active, alerts, anomalies, funnels, health, inputs, revenue  # noqa: E402
 from .active import (  # noqa: E402
     active_users,
     dau,
@@ -35,6 +36,9 @@ from .active import (  # noqa: E402
     stickiness_distribution,
     wau,
 )
+from .alerts import evaluate_alerts  # noqa: E402
+from .anomalies import anomalies as detect_anomalies  # noqa: E402
+from .anomalies import explain  # noqa: E402
 from .funnels import SEED_FUNNEL, Exclusion, FunnelSpec, Step, funnel  # noqa: E402
 from .health import (  # noqa: E402
     cost_per_1k,
@@ -62,6 +66,11 @@ __all__ = [
     "activation_series",
     "active",
     "active_users",
+    "alerts",
+    "anomalies",
+    "detect_anomalies",
+    "evaluate_alerts",
+    "explain",
     "churn_rate",
     "cost_per_1k",
     "cost_per_active_user",
