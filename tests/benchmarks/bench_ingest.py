@@ -1,0 +1,151 @@
+"""Loader benchmark: our full ``ingest`` against DuckDB's own ``read_json`` on one file.
+
+    python tests/benchmarks/bench_ingest.py [--events N] [--keep DIR] [--skip-file-db]
+
+Writes a PostHog-style JSONL file (uuid, event, distinct_id, timestamp, properties with
+realistic ZANTARA properties, 1% bad rows) with DuckDB COPY, then runs, each in a fresh
+subprocess (so peak RSS is per run):
+
+* ``read_json`` : ``CREATE TABLE t AS SELECT * FROM read_json(file, ignore_errors=true)``
+  into a fresh in-memory database, and into a fresh database file;
+* ``ingest``    : ``zantara_nb.ingest.ingest`` into a fresh warehouse file (validation,
+  quarantine, dedupe, privacy, typed columns, identity stitching, loads record).
+
+Prints wall and CPU seconds, rows/s, the ingest / read_json ratios and peak RSS.
+Nothing is asserted. CPU seconds are printed because shared machines make wall time
+noisy; the ratios are given for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+ROOT = HERE.parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+
+def _child(kind: str, path: str, target: str) -> None:
+    """Run one measurement in this (fresh) process and print it as JSON."""
+    import duckdb
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    out: dict = {}
+    if kind == "read_json":
+        con = duckdb.connect(target)
+        con.execute("SET enable_progress_bar = false")
+        con.execute(f"CREATE TABLE t AS SELECT * FROM read_json('{path}', ignore_errors = true)")
+        if target != ":memory:":
+            con.execute("CHECKPOINT")
+        out["rows"] = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
+        con.close()
+    else:
+        from datetime import UTC, datetime
+
+        from zantara_nb.ingest import ingest
+        from zantara_nb.warehouse import Warehouse
+
+        with Warehouse(target) as wh:
+            [s] = ingest(wh, path, now=datetime(2025, 12, 1, tzinfo=UTC))
+            out.update(
+                rows=s.rows_read,
+                loaded=s.loaded,
+                duplicates=s.duplicates,
+                quarantined=sum(s.quarantined.values()),
+                adds_up=s.adds_up,
+                summary=str(s),
+            )
+    out["seconds"] = time.perf_counter() - t0
+    out["cpu"] = time.process_time() - c0
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out))
+
+
+def _run(kind: str, path: Path, target: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, str(HERE), "--child", kind, str(path), target],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{kind} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=5_000_000)
+    ap.add_argument("--keep", help="directory for the generated file and databases (kept)")
+    ap.add_argument("--skip-file-db", action="store_true", help="skip read_json into a file db")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        _child(*args.child)
+        return 0
+
+    from ingest_fixtures import generate_posthog_jsonl
+
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_ingest_"))
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / f"posthog_{args.events}.jsonl"
+    t = time.perf_counter()
+    expected = generate_posthog_jsonl(path, args.events)
+    size = path.stat().st_size
+    print(
+        f"generated {args.events:,} events ({size / 1e9:.2f} GB, {expected['bad']:,} bad rows) "
+        f"in {time.perf_counter() - t:.1f} s -> {path}"
+    )
+
+    results = {}
+    results["read_json (in-memory db)"] = _run("read_json", path, ":memory:")
+    if not args.skip_file_db:
+        db = work / "read_json.duckdb"
+        db.unlink(missing_ok=True)
+        results["read_json (fresh db file)"] = _run("read_json", path, str(db))
+    wh = work / "warehouse.duckdb"
+    wh.unlink(missing_ok=True)
+    Path(str(wh) + ".wal").unlink(missing_ok=True)
+    results["ingest (fresh warehouse)"] = _run("ingest", path, str(wh))
+
+    n = args.events
+    print()
+    print(f"{'run':<28}{'wall s':>9}{'cpu s':>9}{'rows/s':>12}{'peak RSS':>11}")
+    for name, r in results.items():
+        print(
+            f"{name:<28}{r['seconds']:>9.1f}{r['cpu']:>9.1f}{n / r['seconds']:>12,.0f}"
+            f"{r['peak_rss_mb'] / 1024:>9.2f} GB"
+        )
+    ing = results["ingest (fresh warehouse)"]
+    print()
+    for name, r in results.items():
+        if name.startswith("read_json"):
+            print(
+                f"ratio ingest / {name}: wall {ing['seconds'] / r['seconds']:.2f}, "
+                f"cpu {ing['cpu'] / r['cpu']:.2f}"
+            )
+    print(
+        f"ingest: {ing['loaded']:,} loaded, {ing['quarantined']:,} quarantined, "
+        f"{ing['duplicates']:,} duplicates (adds up: {ing['adds_up']}); "
+        f"expected {n - expected['bad']:,} / {expected['bad']:,}"
+    )
+    print(f"targets: ratio <= 1.5, peak RSS < 3 GB (got {ing['peak_rss_mb'] / 1024:.2f} GB)")
+    if not args.keep:
+        for p in work.iterdir():
+            p.unlink()
+        os.rmdir(work)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""Streaming: a 1M-row JSON lines file loads in a subprocess with bounded peak RSS.
+
+Run with ``-s`` to see the measured figures. The 5M-row benchmark is
+``python tests/benchmarks/bench_ingest.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from ingest_fixtures import generate_posthog_jsonl
+
+ROWS = 1_000_000
+RSS_LIMIT_MB = 1500
+
+CHILD = textwrap.dedent(
+    """
+    import json, resource, sys, time
+    from datetime import UTC, datetime
+    from zantara_nb.ingest import ingest
+    from zantara_nb.warehouse import Warehouse
+
+    path, db = sys.argv[1], sys.argv[2]
+    t = time.perf_counter()
+    with Warehouse(db) as wh:
+        [s] = ingest(wh, path, now=datetime(2025, 12, 1, tzinfo=UTC))
+        events = wh.scalar("SELECT count(*) FROM events")
+        quarantine = wh.scalar("SELECT count(*) FROM quarantine")
+    print(json.dumps({
+        "seconds": time.perf_counter() - t,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rows_read": s.rows_read, "loaded": s.loaded, "duplicates": s.duplicates,
+        "quarantined": s.quarantined, "events": events, "quarantine": quarantine,
+    }))
+    """
+)
+
+
+@pytest.mark.slow
+def test_one_million_rows_bounded_memory(tmp_path):
+    path = tmp_path / "big.jsonl"
+    expected = generate_posthog_jsonl(path, ROWS)
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), str(tmp_path / "w.duckdb")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    print(
+        f"\n1M-row JSONL ({path.stat().st_size / 1e6:.0f} MB): {r['seconds']:.1f} s, "
+        f"{ROWS / r['seconds']:,.0f} rows/s, peak RSS {r['peak_rss_mb']:.0f} MB"
+    )
+    assert r["rows_read"] == ROWS
+    assert r["loaded"] == r["events"] == ROWS - expected["bad"]
+    assert sum(r["quarantined"].values()) == r["quarantine"] == expected["bad"]
+    assert r["duplicates"] == 0
+    assert r["peak_rss_mb"] < RSS_LIMIT_MB, f"peak RSS {r['peak_rss_mb']:.0f} MB"

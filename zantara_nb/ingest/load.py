@@ -1,0 +1,525 @@
+"""The load pipeline: detect, read in chunks, stage, dedupe, insert, record, stitch.
+
+Per file:
+
+1. a ``loads`` row is written first (status ``running``) to get the ``load_id``;
+2. each chunk (≤ :data:`~.readers.CHUNK_ROWS` rows) is registered as an Arrow table
+   and staged with one SQL pass (:func:`.normalize.stage_sql`) into an Arrow table
+   (rows needing a camelCase rename or a redaction get a per-key-combination patch);
+3. rows with no quarantine reason whose uuid is new (not in ``events``, not already
+   pending from an earlier chunk, first occurrence in the chunk) become events with
+   ``person_id = coalesce(person_distinct_ids.person_id, distinct_id)``; their
+   identity links are inserted; rows with a reason go to ``quarantine`` unless the
+   same (raw_hash, reason) is already there; the rest are counted as duplicates;
+4. events are appended in whole row groups, on one thread (see :func:`_flush`);
+5. per-chunk aggregates feed the summary (unknown events/properties, naming, naive
+   timestamps, redactions);
+6. the ``loads`` row is completed; identity stitching is re-run when the load added
+   links, else the ``persons`` table is rebuilt when it added events.
+
+Each chunk is its own transaction (DuckDB keeps a transaction's appends in memory
+until it commits, so one per file would not keep memory bounded); a load that fails
+half way takes back what it wrote (:func:`_undo_load`) and is recorded as failed.
+Loading a file again is always safe: everything already there counts as a duplicate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import tracking_plan as tp
+from .detect import detect
+from .normalize import (
+    envelope,
+    patch_table,
+    property_detail_sql,
+    scrub_raw_sql,
+    stage_sql,
+)
+from .readers import CHUNK_ROWS, FileHasher, Restart, file_digest, open_source
+from .summary import IngestError, LoadSummary
+from .validate import PlanCounts, patch_spec
+
+_LAYOUT = {
+    "posthog-csv": "csv",
+    "csv": "csv",
+    "posthog-parquet": "parquet",
+    "parquet": "parquet",
+}
+
+_EVENT_COLUMNS = (
+    "uuid, event, timestamp, distinct_id, person_id, session_id, properties, set_props, "
+    "anon_distinct_id, ip, " + ", ".join(c.name for c in tp.TYPED_COLUMNS) + ", load_id"
+)
+
+
+def _event_select(load_id: int) -> str:
+    typed = ", ".join(f"s.{c.name}" for c in tp.TYPED_COLUMNS)
+    return (
+        "s.uuid, s.event, s.timestamp, s.distinct_id, "
+        "coalesce(p.person_id, s.distinct_id) AS person_id, s.session_id, s.properties, "
+        f"s.set_props, s.anon_distinct_id, s.ip, {typed}, {int(load_id)}::INTEGER AS load_id"
+    )
+
+
+#: DuckDB's row group size. Events are appended in whole row groups (the rest waits for
+#: the next chunk): a partly filled row group left by one commit is rewritten by the
+#: next checkpoint, which for this wide table costs about as much as the insert.
+ROW_GROUP = 122_880
+
+
+def _flush(con, totals, final: bool) -> None:
+    """Insert the pending events: whole row groups only, unless ``final``."""
+    pending = totals.pending
+    n = pending.num_rows if final else (pending.num_rows // ROW_GROUP) * ROW_GROUP
+    if n == 0:
+        return
+    con.register("_zn_ins", pending.slice(0, n))
+    # one thread: a parallel append leaves each thread's part of a row group to be
+    # merged and rewritten at the next checkpoint (DuckDB 2.0: ~4x the CPU, 2x the file)
+    con.execute("SET threads = 1")
+    try:
+        con.execute(f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT * FROM _zn_ins")
+    finally:
+        con.execute(f"SET threads = {totals.threads}")
+        con.unregister("_zn_ins")
+    totals.pending = pending.slice(n)
+
+
+class _Totals:
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        self.rows_read = 0
+        self.loaded = 0
+        self.duplicates = 0
+        self.quarantined: Counter = Counter()
+        self.naive = 0
+        self.links = 0
+        self.plan = PlanCounts()
+        self.patches: dict = {}
+        self.pending: pa.Table = pa.table({"uuid": pa.array([], pa.string())})
+
+
+_BATCH = 65_536
+
+_AGGREGATE = """
+    SELECT event, keys, set_keys, reason, count(*) AS n, count_if(naive) AS naive
+    FROM _zn_stage GROUP BY ALL
+"""
+
+
+def _arrow(con, sql: str) -> pa.Table:
+    return con.sql(sql).to_arrow_reader(_BATCH).read_all()
+
+
+def _patch_key(keys, set_keys) -> tuple:
+    return (keys is None, tuple(keys or ()), set_keys is None, tuple(set_keys or ()))
+
+
+def _new_patches(groups, known: dict) -> dict:
+    """Patch specs for key combinations in ``groups`` that need one and are not known."""
+    new: dict = {}
+    for g in groups:
+        key = _patch_key(g[1], g[2])
+        if key in known or key in new:
+            continue
+        spec = patch_spec(g[1], g[2])
+        if spec:
+            new[key] = (g[1], g[2], spec)
+    return new
+
+
+def _stage(con, chunk, env, now: datetime, totals: _Totals) -> tuple[pa.Table, list[tuple]]:
+    """Stage one chunk (an Arrow table, freed with the chunk: a temp table would be kept
+    until the transaction commits); returns it and its (event, keys, ...) groups.
+
+    Rows whose keys need renaming or redaction get a patch per key combination
+    (computed in Python from the groups, joined by the stage). Once a file has shown
+    such combinations, its later chunks are staged with the patches known so far; rows
+    with a combination not seen before are staged again with it.
+    """
+    con.register("_zn_chunk", chunk)
+    try:
+        known = totals.patches
+        if known:
+            con.register("_zn_patch", patch_table(list(known.values())))
+        stage = _arrow(con, stage_sql(env, now, patched=bool(known)))
+        con.register("_zn_stage", stage)
+        groups = con.execute(_AGGREGATE).fetchall()
+        new = _new_patches(groups, known)
+        if not new:
+            return stage, groups
+        known.update(new)
+        con.register("_zn_patch", patch_table(list(known.values())))
+        con.register("_zn_newpatch", patch_table(list(new.values())))
+        lines = _arrow(
+            con,
+            """
+            SELECT s._line FROM _zn_stage s SEMI JOIN _zn_newpatch p
+              ON hash(p.keys, p.set_keys) = hash(s.keys, s.set_keys)
+             AND p.keys IS NOT DISTINCT FROM s.keys
+             AND p.set_keys IS NOT DISTINCT FROM s.set_keys
+            """,
+        )
+        con.unregister("_zn_newpatch")
+        if lines.num_rows * 2 > stage.num_rows:
+            stage = _arrow(con, stage_sql(env, now, patched=True))
+        else:
+            con.register("_zn_flag", lines)
+            source = "(SELECT * FROM _zn_chunk WHERE _line IN (SELECT _line FROM _zn_flag))"
+            fixed = _arrow(con, stage_sql(env, now, patched=True, source=source))
+            con.unregister("_zn_flag")
+            keep = stage.filter(pc.invert(pc.is_in(stage["_line"], value_set=lines["_line"])))
+            stage = pa.concat_tables([keep, fixed.cast(keep.schema)])
+        con.register("_zn_stage", stage)
+        return stage, con.execute(_AGGREGATE).fetchall()
+    finally:
+        con.unregister("_zn_chunk")
+        with contextlib.suppress(Exception):
+            con.unregister("_zn_patch")
+
+
+def _process_chunk(
+    con, chunk, env, now: datetime, load_id: int, file: str, totals: _Totals
+) -> None:
+    stage, groups = _stage(con, chunk, env, now, totals)
+    try:
+        _insert_chunk(con, groups, load_id, file, totals)
+    finally:
+        con.unregister("_zn_stage")
+        del stage
+
+
+def _insert_chunk(con, groups: list[tuple], load_id: int, file: str, totals: _Totals) -> None:
+    rows = sum(g[4] for g in groups)
+    valid = sum(g[4] for g in groups if g[3] is None)
+    bad = rows - valid
+    totals.rows_read += rows
+    for event, keys, set_keys, reason, n, naive in groups:
+        if reason is None:
+            totals.plan.add(event, keys, set_keys, n)
+            totals.naive += naive
+
+    pending = totals.pending
+    con.register("_zn_pending", pending.select(["uuid"]))
+    new = _arrow(
+        con,
+        """
+        SELECT min(_line) AS _line FROM _zn_stage s
+        WHERE reason IS NULL
+          AND NOT EXISTS (SELECT 1 FROM events e WHERE e.uuid = s.uuid)
+          AND NOT EXISTS (SELECT 1 FROM _zn_pending q WHERE q.uuid = s.uuid)
+        GROUP BY uuid
+        """,
+    )
+    con.unregister("_zn_pending")
+    con.register("_zn_new", new)
+    rows_new = _arrow(
+        con,
+        f"""
+        SELECT {_event_select(load_id)}
+        FROM _zn_stage s LEFT JOIN person_distinct_ids p ON p.distinct_id = s.distinct_id
+        WHERE s._line IN (SELECT _line FROM _zn_new)
+        """,
+    )
+    loaded = rows_new.num_rows
+    totals.pending = pa.concat_tables([pending, rows_new]) if pending.num_rows else rows_new
+    _flush(con, totals, final=False)
+    totals.links += con.execute(
+        """
+        INSERT INTO identity_links (distinct_id, anon_distinct_id, kind, timestamp, uuid)
+        SELECT distinct_id, anon_distinct_id, link_kind, timestamp, uuid FROM _zn_stage
+        WHERE _line IN (SELECT _line FROM _zn_new)
+          AND anon_distinct_id IS NOT NULL AND anon_distinct_id <> distinct_id
+        """
+    ).fetchall()[0][0]
+    quarantined: list[tuple[str, int]] = []
+    if bad:
+        quarantined = con.execute(
+            f"""
+            WITH q AS (
+                SELECT *, md5(raw) AS raw_hash FROM _zn_stage WHERE reason IS NOT NULL
+            ), firsts AS (
+                SELECT min(_line) AS _line FROM q GROUP BY raw_hash, reason
+            ), ins AS (
+                INSERT INTO quarantine
+                    (load_id, file, line, reason, field, detail, distinct_id, raw, raw_hash)
+                SELECT ?, ?, _line, reason, field,
+                    CASE WHEN reason = 'invalid_property' THEN {property_detail_sql()} ELSE detail END,
+                    distinct_id, {scrub_raw_sql("raw")}, raw_hash
+                FROM q
+                WHERE _line IN (SELECT _line FROM firsts)
+                  AND NOT EXISTS (SELECT 1 FROM quarantine x
+                                  WHERE x.raw_hash = q.raw_hash AND x.reason = q.reason)
+                RETURNING reason
+            )
+            SELECT reason, count(*) FROM ins GROUP BY reason
+            """,
+            [load_id, file],
+        ).fetchall()
+    con.unregister("_zn_new")
+    totals.loaded += loaded
+    totals.quarantined.update(dict(quarantined))
+    totals.duplicates += (valid - loaded) + (bad - sum(n for _, n in quarantined))
+
+
+class _Tx:
+    """``with tx:`` runs a block in a transaction (rolled back on any exception)."""
+
+    def __init__(self, con) -> None:
+        self.con = con
+
+    def __enter__(self):
+        self.con.execute("BEGIN TRANSACTION")
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.con.execute("COMMIT")
+        else:
+            with contextlib.suppress(duckdb.Error):
+                self.con.execute("ROLLBACK")
+
+
+def _undo_load(con, load_id: int) -> None:
+    """Remove what a load wrote (its events, their identity links, its quarantine rows)."""
+    try:
+        with _Tx(con):
+            con.execute(
+                "DELETE FROM identity_links WHERE uuid IN "
+                "(SELECT uuid FROM events WHERE load_id = ?)",
+                [load_id],
+            )
+            con.execute("DELETE FROM events WHERE load_id = ?", [load_id])
+            con.execute("DELETE FROM quarantine WHERE load_id = ?", [load_id])
+    except duckdb.Error:
+        pass
+
+
+def _setting(con, name: str) -> str:
+    return con.execute("SELECT current_setting(?)", [name]).fetchall()[0][0]
+
+
+#: DuckDB memory limit while loading (only ever lowered, never raised): bounds the
+#: buffer pool that would otherwise keep every block just written in memory.
+INGEST_MEMORY_LIMIT = "1GB"
+
+_UNITS = {
+    "b": 1,
+    "kb": 1e3,
+    "mb": 1e6,
+    "gb": 1e9,
+    "tb": 1e12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+    "bytes": 1,
+}
+
+
+def _to_bytes(text: str) -> float:
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", str(text))
+    if not m:
+        return float("inf")
+    return float(m.group(1)) * _UNITS.get(m.group(2).lower() or "b", 1)
+
+
+def _status(totals: _Totals) -> tuple[str, str]:
+    q = sum(totals.quarantined.values())
+    if totals.rows_read == 0:
+        return "failed", "no rows in the file"
+    if q == 0:
+        return "ok", ""
+    reasons = ", ".join(f"{r} {n:,}" for r, n in totals.quarantined.most_common())
+    if q == totals.rows_read:
+        return "failed", f"every row was quarantined ({reasons})"
+    return "partial", f"{q:,} rows quarantined ({reasons})"
+
+
+def _finish_load(con, load_id: int, s: LoadSummary, sha: str | None, nbytes: int | None) -> None:
+    con.execute(
+        """
+        UPDATE loads SET file_sha256 = ?, file_bytes = ?, finished_at = ?, rows_read = ?,
+            loaded = ?, duplicates = ?, quarantined = ?, naive_timestamps = ?,
+            unknown_events = ?, unknown_properties = ?, redacted_properties = ?,
+            status = ?, message = ?
+        WHERE load_id = ?
+        """,
+        [
+            sha,
+            nbytes,
+            datetime.now(UTC),
+            s.rows_read,
+            s.loaded,
+            s.duplicates,
+            s.quarantined_total,
+            s.naive_timestamps,
+            sum(s.unknown_events.values()),
+            sum(s.unknown_properties.values()),
+            s.redacted_properties,
+            s.status,
+            s.message,
+            load_id,
+        ],
+    )
+
+
+def _fail_load(con, load_id: int, message: str) -> None:
+    with contextlib.suppress(duckdb.Error):
+        con.execute(
+            "UPDATE loads SET finished_at = ?, status = 'failed', message = ? WHERE load_id = ?",
+            [datetime.now(UTC), message[:2000], load_id],
+        )
+
+
+def _load_file(
+    wh, path: Path, format: str | None, mapping: dict | None, now: datetime, chunk_rows: int
+) -> LoadSummary:
+    t0 = time.perf_counter()
+    fmt, sn = detect(path, format)
+    layout = _LAYOUT.get(fmt) or ("jsonl" if sn.kind in ("json-lines", "empty") else "json")
+    if format == "posthog-jsonl" and sn.kind == "json-document":
+        layout = "jsonl"  # named JSON lines: read it as such (broken first lines included)
+    con = wh.con
+    load_id = con.execute(
+        "INSERT INTO loads (path, format, started_at, status) VALUES (?, ?, ?, 'running') "
+        "RETURNING load_id",
+        [str(path), fmt, datetime.now(UTC)],
+    ).fetchall()[0][0]
+    summary = LoadSummary(path=str(path), format=fmt, load_id=load_id)
+
+    if sn.kind == "empty":
+        sha, nbytes = file_digest(path)
+        summary.status, summary.message = "failed", "the file is empty"
+        summary.seconds = time.perf_counter() - t0
+        _finish_load(con, load_id, summary, sha, nbytes)
+        return summary
+
+    order = _setting(con, "preserve_insertion_order")
+    memory = _setting(con, "memory_limit")
+    zone = _setting(con, "TimeZone")
+    threads = int(_setting(con, "threads"))
+    con.execute("SET TimeZone = 'UTC'")  # a timestamp without an offset is UTC
+    con.execute("SET preserve_insertion_order = false")
+    if _to_bytes(memory) > _to_bytes(INGEST_MEMORY_LIMIT):
+        con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    tx = _Tx(con)
+    hasher = FileHasher(path)
+    source = None
+    totals = _Totals(threads)
+    try:
+        for slow in (False, True):
+            totals = _Totals(threads)
+            source = open_source(sn, layout, slow=slow, con=con, chunk_rows=chunk_rows)
+            try:
+                env = envelope(
+                    str(path),
+                    fmt,
+                    layout,
+                    source.columns,
+                    source.arrow_types,
+                    mapping,
+                    sn.delimiter,
+                )
+                for chunk in source.chunks:
+                    # one transaction per chunk: DuckDB keeps a transaction's appends in
+                    # memory until it commits, so one per file would not stay bounded
+                    with tx:
+                        _process_chunk(con, chunk, env, now, load_id, str(path), totals)
+                with tx:
+                    _flush(con, totals, final=True)
+            except Restart:
+                source.close()
+                _undo_load(con, load_id)
+                if slow:  # pragma: no cover - the slow path never restarts
+                    raise
+                continue
+            break
+
+        s = summary
+        s.rows_read = totals.rows_read
+        s.loaded = totals.loaded
+        s.duplicates = totals.duplicates
+        s.quarantined = dict(totals.quarantined.most_common())
+        s.naive_timestamps = totals.naive
+        s.unknown_events = dict(totals.plan.unknown_events.most_common())
+        s.unknown_properties = dict(totals.plan.unknown_properties.most_common())
+        s.naming_problems = dict(totals.plan.naming_problems.most_common())
+        s.redacted_properties = totals.plan.redacted
+        s.identity_links = totals.links
+        s.status, s.message = _status(totals)
+        s.seconds = time.perf_counter() - t0
+        _finish_load(con, load_id, s, *hasher.result())
+    except BaseException as exc:
+        # all or nothing: take back the chunks already committed for this load
+        _undo_load(con, load_id)
+        if isinstance(exc, IngestError):
+            _fail_load(con, load_id, str(exc))
+            raise
+        if isinstance(exc, duckdb.Error):
+            msg = f"{path}: load failed: {str(exc).splitlines()[0]}"
+            _fail_load(con, load_id, msg)
+            raise IngestError(msg) from exc
+        _fail_load(con, load_id, f"{path}: load failed: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if source is not None:
+            source.close()
+        con.execute(f"SET preserve_insertion_order = {order}")
+        con.execute(f"SET memory_limit = '{memory}'")
+        con.execute(f"SET TimeZone = '{zone}'")
+
+    if summary.identity_links:
+        from ..identity import stitch
+
+        stitch(wh)
+    elif summary.loaded:
+        from ..identity import rebuild_persons
+
+        rebuild_persons(wh)  # new events move persons' first/last seen and properties
+    summary.seconds = time.perf_counter() - t0
+    con.execute("UPDATE loads SET finished_at = ? WHERE load_id = ?", [datetime.now(UTC), load_id])
+    return summary
+
+
+def ingest(
+    wh,
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    format: str | None = None,
+    mapping: dict[str, str] | None = None,
+    now: datetime | None = None,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+) -> list[LoadSummary]:
+    """Load event files into the warehouse; one :class:`LoadSummary` per file.
+
+    ``format`` is one of :data:`~.detect.FORMATS` (None: detected per file);
+    ``mapping`` maps canonical names to source columns for plain parquet/csv
+    (``{"event": "action", "timestamp": "ts", "distinct_id": "user"}``; unmapped
+    columns become properties); ``now`` is the clock for the future-timestamp rule.
+    Raises :class:`IngestError` (message starting with the path) for a file that is
+    not what it claims to be; files before it stay loaded.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = list(paths)
+    if getattr(wh, "read_only", False):
+        first = paths[0] if paths else "ingest"
+        raise IngestError(f"{first}: the warehouse is open read-only; open it writable to ingest")
+    if now is None:
+        now = datetime.now(UTC)
+    elif now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return [_load_file(wh, Path(p), format, mapping, now, chunk_rows) for p in paths]

@@ -1,0 +1,130 @@
+"""What one load did: :class:`LoadSummary`, and :class:`IngestError` for unusable files."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+
+class IngestError(Exception):
+    """A file is not what it claims to be, or cannot be read at all.
+
+    The message starts with the path, so it can be printed as is.
+    """
+
+
+#: Quarantine reasons and what they mean (``quarantine.reason``).
+REASONS: dict[str, str] = {
+    "malformed_json": "the line/element is not a JSON object",
+    "malformed_row": "the CSV row cannot be parsed (wrong number of fields, bad quoting)",
+    "missing_event": "no event name",
+    "missing_timestamp": "no timestamp",
+    "unparseable_timestamp": "the timestamp is not a date/time",
+    "missing_distinct_id": "no distinct id (userId/anonymousId/distinct_id)",
+    "invalid_property": "a tracked property has the wrong type or a value outside the plan",
+    "future_timestamp": "the timestamp is more than a day after the load time",
+}
+
+
+def _top(counts: dict[str, int], n: int = 8) -> str:
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{k} ({v:,})" for k, v in items[:n])
+    if len(items) > n:
+        shown += f", ... {len(items) - n} more"
+    return shown
+
+
+@dataclass
+class LoadSummary:
+    """Counts for one file. ``rows_read == loaded + duplicates + sum(quarantined)``."""
+
+    path: str
+    format: str
+    load_id: int | None = None
+    rows_read: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+    naive_timestamps: int = 0
+    unknown_events: dict[str, int] = field(default_factory=dict)
+    unknown_properties: dict[str, int] = field(default_factory=dict)
+    naming_problems: dict[str, int] = field(default_factory=dict)
+    redacted_properties: int = 0
+    seconds: float = 0.0
+    identity_links: int = 0
+    status: str = "ok"
+    message: str = ""
+
+    @property
+    def quarantined_total(self) -> int:
+        return sum(self.quarantined.values())
+
+    @property
+    def nothing_read(self) -> bool:
+        """True when the file gave no rows at all (the CLI exits non-zero)."""
+        return self.rows_read == 0
+
+    @property
+    def adds_up(self) -> bool:
+        """Every row read is loaded, a duplicate, or quarantined."""
+        return self.rows_read == self.loaded + self.duplicates + self.quarantined_total
+
+    def _lines(self) -> list[tuple[str, str]]:
+        rate = (
+            f"{self.rows_read / self.seconds:,.0f} rows/s"
+            if self.seconds > 0 and self.rows_read
+            else ""
+        )
+        rows = [
+            ("file", f"{self.path} ({self.format}, load {self.load_id})"),
+            ("status", self.status + (f": {self.message}" if self.message else "")),
+            ("rows read", f"{self.rows_read:,}"),
+            ("loaded", f"{self.loaded:,}"),
+            ("duplicates", f"{self.duplicates:,} (already loaded or repeated in the file)"),
+            (
+                "quarantined",
+                f"{self.quarantined_total:,}"
+                + (f": {_top(self.quarantined)}" if self.quarantined else ""),
+            ),
+        ]
+        if self.naive_timestamps:
+            rows.append(
+                ("naive timestamps", f"{self.naive_timestamps:,} (no offset, taken as UTC)")
+            )
+        if self.unknown_events:
+            rows.append(
+                (
+                    "unknown events",
+                    f"{sum(self.unknown_events.values()):,} rows, kept: {_top(self.unknown_events)}",
+                )
+            )
+        if self.unknown_properties:
+            rows.append(
+                (
+                    "unknown properties",
+                    f"{len(self.unknown_properties)} keys, kept: {_top(self.unknown_properties)}",
+                )
+            )
+        if self.naming_problems:
+            rows.append(("naming warnings", _top(self.naming_problems)))
+        if self.redacted_properties:
+            rows.append(
+                ("redacted", f"{self.redacted_properties:,} never-store properties removed")
+            )
+        if self.identity_links:
+            rows.append(("identity links", f"{self.identity_links:,} new"))
+        rows.append(("time", f"{self.seconds:.1f} s" + (f" ({rate})" if rate else "")))
+        return rows
+
+    def __str__(self) -> str:
+        rows = self._lines()
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+    def _repr_html_(self) -> str:
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in self._lines()
+        )
+        return f"<table>{body}</table>"
