@@ -116,6 +116,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import run_suite
+
+    res = run_suite(
+        args.params,
+        as_of=args.as_of,
+        only=args.only,
+        send_email=not args.no_email,
+        reports_dir=args.reports_dir,
+        warehouse=args.warehouse,
+        progress=False if args.no_progress else None,
+    )
+    if not res.ok:
+        print(f"error: {res.message}", file=sys.stderr)
+    return res.exit_code
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from .schedule import main as schedule_main
+
+    return schedule_main(
+        args.params or None,
+        reports_dir=args.reports_dir,
+        params_dir=args.params_dir,
+        catch_up=not args.no_catch_up,
+        list_only=args.list,
+        warehouse=args.warehouse,
+    )
+
+
+def cmd_email(args: argparse.Namespace) -> int:
+    from . import config
+    from .email import build_run_message, send_run_email
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        print(f"error: {run_dir}: no such run folder", file=sys.stderr)
+        return 2
+    params = config.load_parameters(args.params) if args.params else None
+    if args.save:
+        msg = build_run_message(run_dir, params, recipients=args.to)
+        Path(args.save).write_bytes(msg.as_bytes())
+        print(f"wrote {args.save}: {msg['Subject']}")
+        return 0
+    res = send_run_email(run_dir, params, recipients=args.to)
+    print(res, file=sys.stdout if res.ok else sys.stderr)
+    for w in res.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return 0 if res.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zantara-nb", description="ZANTARA analytics: warehouse, metrics and reports."
@@ -166,6 +217,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace a non-demo warehouse")
     _add_warehouse(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("run", help="execute a report suite's notebooks and render the report")
+    p.add_argument("params", help="parameters file, e.g. parameters/weekly.yaml")
+    p.add_argument(
+        "--as-of",
+        help="cut-off date YYYY-MM-DD (default: end of the last complete period before now)",
+    )
+    p.add_argument("--no-email", action="store_true", help="do not send the report e-mail")
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="NB",
+        help="run only this notebook (repeatable); the others are kept from the last run",
+    )
+    p.add_argument("--reports-dir", help="reports folder (default: reports/ or reports_dir:)")
+    p.add_argument("--no-progress", action="store_true", help="plain log lines, no progress bars")
+    _add_warehouse(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("schedule", help="run report suites on their schedules (foreground)")
+    p.add_argument(
+        "params",
+        nargs="*",
+        help="parameters files (default: every parameters/*.yaml with a schedule section)",
+    )
+    p.add_argument("--params-dir", default="parameters", help="where to look for parameters files")
+    p.add_argument("--reports-dir", help="reports folder (default: reports/ or reports_dir:)")
+    p.add_argument("--no-catch-up", action="store_true", help="do not run a missed period on start")
+    p.add_argument("--list", action="store_true", help="print the next run times and exit")
+    _add_warehouse(p)
+    p.set_defaults(func=cmd_schedule)
+
+    p = sub.add_parser("email", help="(re-)send the e-mail of a finished run")
+    p.add_argument("run_dir", help="run folder, e.g. reports/weekly/2026-11-23")
+    p.add_argument("--params", help="parameters file (default: the parameters in manifest.json)")
+    p.add_argument("--to", action="append", help="recipient (repeatable; default: email.to)")
+    p.add_argument("--save", metavar="FILE.eml", help="write the message to a file, do not send")
+    p.set_defaults(func=cmd_email)
     return parser
 
 
