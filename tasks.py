@@ -25,6 +25,7 @@ STAMP = VENV / ".zantara-env-stamp"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 KERNEL = "zantara"
+KERNEL_DIR = VENV / "share" / "jupyter" / "kernels" / KERNEL
 
 
 def say(msg: str) -> None:
@@ -42,19 +43,8 @@ def env_hash() -> str:
     return h.hexdigest()
 
 
-def ensure_env() -> None:
-    """Create .venv and install the package with its dev extras when needed."""
-    if sys.version_info < (3, 11):
-        sys.exit(f"Python 3.11+ is needed, this is {sys.version.split()[0]}")
-    want = env_hash()
-    if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
-        return
-    t0 = time.time()
-    if not PY.exists():
-        run([sys.executable, "-m", "venv", VENV])
-    pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    quiet = {"stderr": subprocess.DEVNULL} if os.environ.get("ZANTARA_QUIET_PIP") else {}
-    run([*pip, "-e", ".[dev]"], **quiet)
+def register_kernel() -> None:
+    """Register the ``zantara`` Jupyter kernel inside .venv (JupyterLab and papermill use it)."""
     run(
         [
             PY,
@@ -68,6 +58,24 @@ def ensure_env() -> None:
             "Python (zantara-nb)",
         ]
     )
+
+
+def ensure_env() -> None:
+    """Create .venv and install the package with its dev extras when needed."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - tasks.py may be started by an older python3
+        sys.exit(f"Python 3.11+ is needed, this is {sys.version.split()[0]}")
+    want = env_hash()
+    if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
+        if not KERNEL_DIR.exists():
+            register_kernel()
+        return
+    t0 = time.time()
+    if not PY.exists():
+        run([sys.executable, "-m", "venv", VENV])
+    pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    quiet = {"stderr": subprocess.DEVNULL} if os.environ.get("ZANTARA_QUIET_PIP") else {}
+    run([*pip, "-e", ".[dev]"], **quiet)
+    register_kernel()
     STAMP.write_text(want)
     say(f"environment ready in {time.time() - t0:.0f} s ({VENV})")
 

@@ -54,7 +54,8 @@ apply_style()
 def axis_formatter(unit: str | None) -> mticker.Formatter | None:
     """Tick formatter for a unit: rates as %, money as $, counts with separators."""
     if unit in {"rate", "pct"}:
-        return mticker.PercentFormatter(xmax=1.0, decimals=0)
+        # decimals=None: as many as the range needs, so narrow ranges do not repeat "1% 1%"
+        return mticker.PercentFormatter(xmax=1.0, decimals=None)
     if unit == "usd":
         return mticker.StrMethodFormatter("${x:,.2f}")
     if unit in {"count", "users"}:
@@ -73,6 +74,8 @@ def _ax(ax, title: str, xlabel: str, ylabel: str, unit: str | None):
     f = axis_formatter(unit)
     if f is not None:
         ax.yaxis.set_major_formatter(f)
+    if unit in {"count", "users"}:
+        ax.yaxis.set_major_locator(mticker.MaxNLocator(integer=True))  # no "0 0 1 1" ticks
     return ax
 
 

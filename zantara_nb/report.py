@@ -287,37 +287,11 @@ def chart(obj, **plot_kw) -> Chart:
     else:
         ax = obj.plot(**plot_kw)
         fig = ax.figure if hasattr(ax, "figure") else plt.gcf()
-    for ax in fig.axes:
-        _fix_ticks(ax)
     titles = [ax.get_title() or ax.get_title("left") for ax in fig.axes]
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
     return Chart(buf.getvalue(), next((t for t in titles if t), ""))
-
-
-def _fix_ticks(ax) -> None:
-    """Avoid repeated tick labels (``1% 1% 2% 2%``, ``0 0 1 1``) on small ranges.
-
-    The house formatters round rates to whole percents and counts to integers; on a
-    narrow range that repeats labels. Then percentages get a decimal and counts
-    integer-only ticks.
-    """
-    import matplotlib.ticker as mticker
-
-    for axis in (ax.xaxis, ax.yaxis):
-        fmt_ = axis.get_major_formatter()
-        lo, hi = sorted(axis.get_view_interval())
-        ticks = [t for t in axis.get_majorticklocs() if lo <= t <= hi]
-        if len(ticks) < 2:
-            continue
-        labels = [fmt_(t, i) for i, t in enumerate(ticks)]
-        if len(set(labels)) == len(labels):
-            continue
-        if isinstance(fmt_, mticker.PercentFormatter):
-            axis.set_major_formatter(mticker.PercentFormatter(xmax=fmt_.xmax, decimals=1))
-        else:
-            axis.set_major_locator(mticker.MaxNLocator(integer=True))
 
 
 def bar_chart(df: pd.DataFrame, x: str, y: str, *, title: str, ylabel: str, unit: str):
