@@ -49,6 +49,7 @@ class Warehouse:
         self.read_only = read_only
         self.con = duckdb.connect(target, read_only=read_only)
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET enable_progress_bar = false")  # no bars in logs and notebooks
         if memory_limit or os.environ.get("ZANTARA_MEMORY_LIMIT"):
             self.con.execute(
                 f"SET memory_limit = '{memory_limit or os.environ['ZANTARA_MEMORY_LIMIT']}'"
