@@ -186,10 +186,77 @@ def cohorts() -> list:
     ]
 
 
+def query_patterns() -> list:
+    extra = (
+        "min_feedbacks = 10  # low-satisfaction groups need at least this many feedbacks\n"
+        "min_last_week = 20  # trending: categories with at least this many messages last week\n"
+        'experiment_goal = "activation"  # activation | week2_retention | paid_conversion | event'
+    )
+    return [
+        *header(
+            "ZANTARA query patterns",
+            "What people ask (categories, languages, intents, complexity), where answers "
+            "disappoint, what is trending, sessions, anomalies, churn risk and experiments.",
+            extra,
+        ),
+        md(
+            "## Top query categories\nMessages of the report period by category, with the "
+            "mean latency, cost and sources of their replies."
+        ),
+        code(
+            "from zantara_nb import churn, experiments, queries, segments\n\n"
+            "cats = queries.top_categories(rep.wh, **rep.period_kw())\n"
+            "display(report.chart(cats), report.show(cats))"
+        ),
+        md("## Languages, intents and complexity"),
+        code(
+            'for field in ["query_language", "query_intent", "query_complexity"]:\n'
+            "    dist = queries.distribution(rep.wh, field, **rep.period_kw())\n"
+            "    display(report.show(dist))"
+        ),
+        md(
+            "## Low satisfaction\nShare of positive feedback by category and complexity over "
+            "the last 28 days, lowest first; groups with fewer feedbacks are left out."
+        ),
+        code(
+            "low = queries.low_satisfaction(rep.wh, min_feedbacks=min_feedbacks, "
+            "**rep.trailing(28))\n"
+            "display(report.chart(low), report.show(low))"
+        ),
+        md("## Trending categories\nThis week against last week; significant moves marked."),
+        code(
+            "trend = queries.trending(rep.wh, min_last_week=min_last_week, **rep.kw())\n"
+            "display(report.show(trend))"
+        ),
+        md("## Sessions\nMessages per session and session length by plan and user type."),
+        code("sess = queries.sessions(rep.wh, **rep.period_kw())\ndisplay(report.show(sess))"),
+        md(
+            "## Anomalies\nDays in the last four weeks that differ from the same weekday of "
+            "the four weeks before, with the dimension values that moved the most."
+        ),
+        code("anom = z.detect_anomalies(rep.wh, **rep.kw())\ndisplay(report.show(anom))"),
+        md("## Segments and churn risk"),
+        code(
+            "seg = segments.segments(rep.wh, **rep.kw())\n"
+            "model = churn.churn_model(rep.wh, **rep.kw())\n"
+            "display(report.chart(seg), report.show(seg), model)"
+        ),
+        md("## Experiments\nFeature flags seen this period: persons per variant and the goal."),
+        code(
+            "flags = experiments.experiments(rep.wh, **rep.trailing(28))\n"
+            "display(report.show(flags))\n"
+            'for flag in sorted(set(flags.df["flag"])) if not flags.empty else []:\n'
+            "    display(experiments.experiment(rep.wh, flag, goal=experiment_goal, "
+            "**rep.trailing(28)))"
+        ),
+    ]
+
+
 NOTEBOOKS = {
     "01_metrics_overview": overview,
     "02_funnels": funnels,
     "03_cohorts_retention": cohorts,
+    "04_query_patterns": query_patterns,
 }
 
 

@@ -76,6 +76,11 @@ CASES = {
         ],
     },
     "03_cohorts_retention": {"period": "month", "periods": 3},
+    "04_query_patterns": {
+        "period": "week",
+        "min_feedbacks": 5,
+        "experiment_goal": "week2_retention",
+    },
 }
 
 

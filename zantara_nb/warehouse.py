@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,9 @@ class Warehouse:
         self.read_only = read_only
         self.con = duckdb.connect(target, read_only=read_only)
         self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute("SET enable_progress_bar = false")  # no bars in logs and notebooks
+        # no bars in logs; inside Jupyter DuckDB refuses the change without ipywidgets
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("SET enable_progress_bar = false")
         if memory_limit or os.environ.get("ZANTARA_MEMORY_LIMIT"):
             self.con.execute(
                 f"SET memory_limit = '{memory_limit or os.environ['ZANTARA_MEMORY_LIMIT']}'"
