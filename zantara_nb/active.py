@@ -65,13 +65,12 @@ import numpy as np
 import pandas as pd
 from typing_extensions import Unpack
 
-from . import charts, config
+from . import charts
 from .formatting import fmt_change, fmt_int, fmt_p
 from .results import MetricResult, format_frame, header_html
-from .scope import Scope, ScopeArgs, last_complete_period, resolve
+from .scope import ActiveEvent, Scope, ScopeArgs, last_complete_period, resolve
+from .scope import active_events as _events
 from .stats import Change, poisson_p, wilson
-
-ActiveEvent = str | Sequence[str] | None
 
 _WINDOW_NAMES = {1: "dau", 7: "wau", 30: "mau"}
 _LIFECYCLE = ("new", "returning", "resurrecting", "dormant")
@@ -80,18 +79,6 @@ _LIFECYCLE = ("new", "returning", "resurrecting", "dormant")
 # ------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------
-
-
-def _events(active_event: ActiveEvent) -> list[str] | None:
-    """The active events as a list (None: any event)."""
-    if active_event is None:
-        return [config.DEFAULT_ACTIVE_EVENT]
-    if isinstance(active_event, str):
-        return None if active_event == "*" else [active_event]
-    evs = [str(e) for e in active_event]
-    if not evs:
-        raise ValueError("active_event: give at least one event (or '*' for any event)")
-    return evs
 
 
 def _event_pred(events: list[str] | None, col: str = "event") -> str:

@@ -119,10 +119,13 @@ import numpy as np
 import pandas as pd
 from typing_extensions import Unpack
 
-from . import charts, config
+from . import charts
 from .privacy import hash_id_sql
 from .results import MetricResult, header_html
-from .scope import Scope, ScopeArgs, is_person_key, resolve
+from .scope import ActiveEvent, Scope, ScopeArgs, is_person_key, resolve
+from .scope import active_events as _active
+from .scope import event_in_sql as _is_active_sql
+from .scope import sql_list as _names
 
 __all__ = [
     "RULE_BRANCHES",
@@ -133,7 +136,6 @@ __all__ = [
     "rule_score",
 ]
 
-ActiveEvent = str | Sequence[str] | None
 
 #: The seed's CASE, in order: (branch name, condition on the signals, score).
 RULE_BRANCHES: tuple[tuple[str, str, int], ...] = (
@@ -210,26 +212,6 @@ def band_of(score: float) -> str:
 
 def _band_sql(col: str = "score") -> str:
     return f"CASE WHEN {col} > {HIGH_RISK_ABOVE} THEN 'high' WHEN {col} >= 50 THEN 'medium' ELSE 'low' END"
-
-
-def _names(events: Sequence[str]) -> str:
-    return ", ".join("'" + e.replace("'", "''") + "'" for e in events)
-
-
-def _active(active_event: ActiveEvent) -> list[str] | None:
-    """Active events as a list; None means any event (``"*"``)."""
-    if active_event is None:
-        return [config.DEFAULT_ACTIVE_EVENT]
-    if isinstance(active_event, str):
-        return None if active_event == "*" else [active_event]
-    out = [str(e) for e in active_event]
-    if not out:
-        raise ValueError("active_event: give at least one event (or '*' for any event)")
-    return out
-
-
-def _is_active_sql(active: list[str] | None, col: str = "event") -> str:
-    return "TRUE" if active is None else f"{col} IN ({_names(active)})"
 
 
 def _days_between(later: str, earlier: str) -> str:

@@ -26,6 +26,7 @@ rules.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypedDict
@@ -221,6 +222,33 @@ class Scope:
             f"{self.local_ts('e.timestamp')} AS lts "
             f"FROM events e {join} WHERE {' AND '.join(where)}"
         )
+
+
+#: The events that make a person "active": one name, several, ``"*"`` for any, None for
+#: the default (``message_sent``, METRICS.md section 1).
+ActiveEvent = str | Sequence[str] | None
+
+
+def active_events(active_event: ActiveEvent) -> list[str] | None:
+    """The active events as a list (None means any event, from ``"*"``)."""
+    if active_event is None:
+        return [config.DEFAULT_ACTIVE_EVENT]
+    if isinstance(active_event, str):
+        return None if active_event == "*" else [active_event]
+    out = [str(e) for e in active_event]
+    if not out:
+        raise ValueError("active_event: give at least one event (or '*' for any event)")
+    return out
+
+
+def sql_list(values: Sequence[Any]) -> str:
+    """Comma-separated quoted SQL string literals: ``'a', 'b'``."""
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+
+def event_in_sql(events: list[str] | None, col: str = "event") -> str:
+    """SQL predicate ``col IN (...)``, or ``TRUE`` when ``events`` is None (any event)."""
+    return "TRUE" if events is None else f"{col} IN ({sql_list(events)})"
 
 
 def is_person_key(key: str) -> bool:

@@ -61,10 +61,12 @@ from datetime import date, timedelta
 import pandas as pd
 from typing_extensions import Unpack
 
-from . import config
 from .privacy import hash_id_sql
 from .results import MetricResult
-from .scope import Scope, ScopeArgs, last_complete_period, resolve
+from .scope import ActiveEvent, Scope, ScopeArgs, last_complete_period, resolve
+from .scope import active_events as _active
+from .scope import event_in_sql as _is_active
+from .scope import sql_list as _names
 from .stats import wilson
 
 __all__ = ["SEGMENTS", "PRICING_CATEGORIES", "PRICING_FEATURES", "segment_members", "segments"]
@@ -94,27 +96,6 @@ _ALIASES = {
     "enthusiasts": "feature_enthusiasts",
     "feature_enthusiast": "feature_enthusiasts",
 }
-
-ActiveEvent = str | Sequence[str] | None
-
-
-def _names(xs: Sequence[str]) -> str:
-    return ", ".join("'" + str(x).replace("'", "''") + "'" for x in xs)
-
-
-def _active(active_event: ActiveEvent) -> list[str] | None:
-    if active_event is None:
-        return [config.DEFAULT_ACTIVE_EVENT]
-    if isinstance(active_event, str):
-        return None if active_event == "*" else [active_event]
-    out = [str(e) for e in active_event]
-    if not out:
-        raise ValueError("active_event: give at least one event (or '*' for any event)")
-    return out
-
-
-def _is_active(active: list[str] | None, col: str = "event") -> str:
-    return "TRUE" if active is None else f"{col} IN ({_names(active)})"
 
 
 def _date(d: date) -> str:
