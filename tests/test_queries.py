@@ -87,10 +87,15 @@ def _by_id_fixture():
             J("2026-03-02T09:05:03"),
             {"$ai_trace_id": "m2", "$ai_latency": 2.0, "$ai_total_cost_usd": 0.03},
         ),
-        # tax m3: two replies with its id, the earliest (500 ms) is the reply
+        # tax m3: tracked twice, by message_received (500 ms) and $ai_generation (0.6 s)
         _sent("u2", "2026-03-02T10:00:00", "tax", "m3", "s2"),
         _reply("u2", "2026-03-02T10:00:01", "m3", "s2", latency=500, cost=0.02, sources=1),
-        _reply("u2", "2026-03-02T10:00:10", "m3", "s2", latency=9999, cost=9.0, sources=9),
+        ev(
+            "u2",
+            "$ai_generation",
+            J("2026-03-02T10:00:01"),
+            {"$ai_trace_id": "m3", "$ai_latency": 0.6, "$ai_total_cost_usd": 0.04},
+        ),
         # tax m4: no reply (an error)
         _sent("u2", "2026-03-02T10:10:00", "tax", "m4", "s2"),
         # general m5: sent 2 s before the local day ends, reply 1 s after (next local day,
@@ -122,19 +127,26 @@ def test_top_categories_reply_by_message_id(wh):
     assert visa["cost_per_1k"] == pytest.approx(20.0)
     assert visa["sources"] == pytest.approx(3.0)  # mean over replies that carry it
     tax = _row(df, category="tax")
-    # m3's earliest reply only (the 9999 ms duplicate is not used); m4 has none
+    # source="both": m3's two reply events both count (as in health): 2 replies, latency
+    # (500 + 600) / 2, cost (0.02 + 0.04) / 2, sources 1 (only message_received has it);
+    # m4 has none
     assert (tax["replies"], tax["latency_ms"], tax["cost_usd"], tax["sources"]) == (
-        1,
-        500.0,
-        pytest.approx(0.02),
+        2,
+        550.0,
+        pytest.approx(0.03),
         1.0,
     )
     general = _row(df, category="general")
     assert (general["replies"], general["latency_ms"]) == (1, 700.0)
-    assert res.extra["replies_by_id"] == 4 and res.extra["replies_by_session"] == 0
+    assert res.extra["replies_by_id"] == 5 and res.extra["replies_by_session"] == 0
     assert res.extra["session_fallback"] is False
     assert res.units["latency_ms"] == "ms" and res.units["share"] == "rate"
     assert "breakdown" not in df
+    # source="message_received": m2 and m3's $ai_generation are not replies
+    mr = Q.top_categories(wh, **DAY, as_of="2026-03-04", source="message_received").df
+    assert _row(mr, category="visa")[["replies", "latency_ms"]].tolist() == [1, 1000.0]
+    assert _row(mr, category="tax")[["replies", "latency_ms"]].tolist() == [1, 500.0]
+    assert mr["messages"].sum() == 5  # messages do not depend on the reply source
 
 
 def test_top_categories_reply_after_as_of_is_not_seen(wh):

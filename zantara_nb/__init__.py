@@ -23,7 +23,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-from . import active, alerts, anomalies, funnels, health, inputs, revenue  # noqa: E402
+from . import active, alerts, anomalies, classify, funnels, health, inputs, queries, revenue  # noqa: E402
 from .active import (  # noqa: E402
     active_users,
     dau,
@@ -51,6 +51,7 @@ from .health import (  # noqa: E402
 )
 from .inputs import activation, activation_series, paid_conversion, week2_retention  # noqa: E402
 from .kpis import kpis  # noqa: E402  (the function; the module stays importable by path)
+from .queries import distribution, low_satisfaction, sessions, top_categories, trending  # noqa: E402
 from .retention import churn_rate, nday_retention, retention  # noqa: E402
 from .revenue import mrr, mrr_movements, nps  # noqa: E402
 from .warehouse import Warehouse  # noqa: E402
@@ -72,6 +73,13 @@ __all__ = [
     "evaluate_alerts",
     "explain",
     "churn_rate",
+    "classify",
+    "distribution",
+    "low_satisfaction",
+    "queries",
+    "sessions",
+    "top_categories",
+    "trending",
     "cost_per_1k",
     "cost_per_active_user",
     "dau",

@@ -27,12 +27,12 @@ Rules (the seed's, made robust)
 - **Category.** All keyword matches of all categories are collected; where matches
   overlap the longest one claims the text ("work permit" is one work_permit match, its
   "permit" nothing else). Each category scores its number of matches; the highest
-  score wins, ties go to more matched words, then to the taxonomy's ``priority`` order
-  (default: work_permit, tax, property, finance, visa, business, legal — specific topics
-  first, because visa/company/legal words are often context: "tax for my PT PMA", "buy
-  land with a KITAS"). No match: ``general``. (The seed returned the first category in
-  dict order with any substring hit, so "taxi" was tax and "bank" in "Bali bank holiday"
-  beat everything after it.)
+  score wins, ties go to the taxonomy's ``priority`` order (default: tax, work_permit,
+  property, finance, visa, business, legal — specific topics first, because employee,
+  visa, company and legal words are often context: "PPh 21 for foreign employees", "tax
+  for my PT PMA", "buy land with a KITAS"). No match: ``general``. (The seed returned
+  the first category in dict order with any substring hit, so "taxi" was tax, "lawn"
+  legal, and a visa word anywhere beat everything else.)
 - **Intent.** ``troubleshooting``, then ``comparison``, then ``action``: the first with a
   keyword match wins, else ``information``. The seed checked action first, so "how do
   I fix my rejected application" was an action; problems and comparisons are more
@@ -117,7 +117,6 @@ class _Keyword:
     text: str
     category: str
     language: str  # "en", "id", ... or "any"
-    words: int
     regex: re.Pattern[str]
 
 
@@ -268,8 +267,7 @@ def _compile(t: Taxonomy) -> dict[str, Any]:
                     rx = re.compile(_pattern(w, t.suffixes))
                 except re.error as exc:
                     raise ValueError(f"taxonomy: bad keyword {w!r} in {cat}: {exc}") from exc
-                n = len(w[3:].split()) if w.startswith("re:") else len(w.split())
-                keywords.append(_Keyword(w, cat, lang, n, rx))
+                keywords.append(_Keyword(w, cat, lang, rx))
     intents = {}
     for name, by_lang in t.intent_keywords.items():
         alts = [_pattern(w, t.suffixes) for ws in by_lang.values() for w in ws]
@@ -438,8 +436,8 @@ def _pick_category(matches: list[Match], t: Taxonomy) -> str:
 
 def classify_query(text: str | None, taxonomy: Taxonomy | None = None) -> str:
     """The query's category (``visa``, ``business``, ``tax``, ``property``, ``legal``,
-    ``finance``, ``work_permit`` or ``general``): most keyword matches, ties by more
-    matched words then by the taxonomy's priority."""
+    ``finance``, ``work_permit`` or ``general``): most keyword matches, ties by the
+    taxonomy's priority."""
     t = _tax(taxonomy)
     return _pick_category(keyword_matches(text, t), t)
 

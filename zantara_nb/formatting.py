@@ -53,6 +53,8 @@ def fmt_usd(x: Any, digits: int = 2) -> str:
     if is_missing(x):
         return MISSING
     v = float(x)
+    if v and abs(v) < 0.1 and digits == 2:
+        digits = 4  # mean cost per reply: "$0.0072", not "$0.01"
     return f"-${-v:,.{digits}f}" if v < 0 else f"${v:,.{digits}f}"
 
 

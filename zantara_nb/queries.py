@@ -10,14 +10,15 @@ Definitions (exact)
 -------------------
 - **Top categories** (:func:`top_categories`): per ``query_category`` of ``message_sent``
   in the range: ``messages``, ``share`` of all messages (per breakdown value) with a 95%
-  Wilson interval, and over the messages' replies ``replies``, mean ``latency_ms``, mean
-  ``cost_usd``, mean ``sources`` (each mean over replies that carry the value). The reply
-  of a message is the ``message_received`` or ``$ai_generation`` of the same exchange:
-  the reply with the same message id (``message_id``; ``$ai_generation`` carries it as
-  ``$ai_trace_id``, which the loader does not map, so it is read from the properties), the
-  earliest one if there are several; else the next reply in the same ``session_id``
-  (at or after the message, before the session's next ``message_sent``) among replies
-  that carry no message id (a reply with an id belongs to that id's message).
+  Wilson interval, and over the replies of those messages: ``replies`` (reply events
+  paired), mean ``latency_ms``, mean ``cost_usd``, mean ``sources`` (each mean over the
+  paired replies that carry the value). A message's reply is a ``message_received`` or
+  ``$ai_generation`` (``source``) of the same exchange: every reply with the message's id
+  (``message_id``; ``$ai_generation`` carries it as ``$ai_trace_id``, which the loader
+  does not map, so it is read from the properties); a message with no reply by id takes
+  the next reply in the same ``session_id`` (at or after the message, before the
+  session's next ``message_sent``) among replies that carry no id (a reply with an id
+  belongs to that id's message).
 - **Distribution** (:func:`distribution`): ``message_sent`` per value of ``language``,
   ``intent``, ``complexity`` (or ``category``): count and share with Wilson CI.
 - **Low satisfaction** (:func:`low_satisfaction`): :func:`zantara_nb.health.satisfaction` by
@@ -45,8 +46,15 @@ Choices METRICS.md leaves open
   (an event-property filter keeps only the matching events; a session takes the
   breakdown value of its first event); and to the feedback (its own value, else its
   message's) in :func:`low_satisfaction`. Replies are never filtered.
+- **Several replies to one message** (an app tracking both ``message_received`` and
+  ``$ai_generation``): each counts in ``replies`` and the means, as every reply event
+  counts in :mod:`zantara_nb.health` (``source="both"``); pass
+  ``source="message_received"`` to count one. ``messages`` never depends on replies.
 - **Reply look-ahead**: replies are read up to 24 h after the range end (never at or
   after ``as_of``), so a message sent just before the end still finds its reply.
+- **Cost**: one scan and one hash join (replies -> counted messages by id). The session
+  fallback needs a second, heavier query (anti-join + ASOF joins); it runs only when
+  the range holds replies without an id in a session (``extra['session_fallback']``).
 - **Sessions over the range edges**: events from 24 h before the start to 24 h after
   the end (before ``as_of``) are read so a session crossing an edge keeps its true
   first/last event; a session counts in the range of its first event. A session still
@@ -74,7 +82,7 @@ from typing_extensions import Unpack
 from . import charts
 from .health import add_wilson, plot_bars, satisfaction
 from .results import MetricResult
-from .scope import Scope, ScopeArgs, is_person_key, last_complete_period, resolve
+from .scope import Scope, ScopeArgs, is_person_key, last_complete_period, resolve, sql_list
 from .stats import ALPHA, poisson_p
 
 FIELDS = {
@@ -104,10 +112,6 @@ NONE = "(none)"
 # ------------------------------------------------------------------------------------------
 # Plumbing
 # ------------------------------------------------------------------------------------------
-
-
-def _names(events: Sequence[str]) -> str:
-    return ", ".join("'" + e.replace("'", "''") + "'" for e in events)
 
 
 def _empty(cols: Sequence[str], text: Sequence[str] = ()) -> pd.DataFrame:
@@ -193,102 +197,84 @@ def _complete(sc: Scope) -> bool:
 
 
 def _exchange_cte(sc: Scope, source: str) -> str:
-    """``x``: messages and replies in the range (plus the reply look-ahead), one scan."""
+    """``x``: messages and replies in the range (plus the reply look-ahead), one scan.
+
+    ``rmid`` is a reply's message id (NULL for messages and for replies without one)."""
     end = f"TIMESTAMPTZ '{min(sc.end_utc, sc.as_of_utc).isoformat()}'"
     look = sc.with_range(sc.start, sc.end + REPLY_LOOKAHEAD)  # capped at as_of
-    mid = (
-        "coalesce(e.message_id, CASE WHEN e.event = '$ai_generation' THEN "
-        "json_extract_string(e.properties, '$.\"$ai_trace_id\"') END)"
-    )
+    trace = "json_extract_string(e.properties, '$.\"$ai_trace_id\"')"
     return f"""x AS NOT MATERIALIZED (
-            SELECT e.uuid, e.timestamp, e.session_id, {mid} AS mid,
+            SELECT e.uuid, e.timestamp, e.session_id,
                    e.event = 'message_sent' AS is_msg,
+                   CASE WHEN e.event = 'message_sent' THEN e.message_id END AS mid,
+                   CASE WHEN e.event = 'message_received' THEN e.message_id
+                        WHEN e.event = '$ai_generation' THEN coalesce(e.message_id, {trace})
+                   END AS rmid,
                    e.event = 'message_sent' AND e.timestamp < {end}
                        AND {sc.filter_sql("e", "p")} AS counted,
                    e.query_category, e.response_latency_ms AS latency,
                    e.response_cost_usd AS cost, e.sources_count AS sources,
                    {sc.breakdown_sql("e", "p")} AS breakdown
             FROM events e {_person_join(sc)}
-            WHERE e.event IN ({_names(("message_sent", *_SOURCES[source]))})
+            WHERE e.event IN ({sql_list(("message_sent", *_SOURCES[source]))})
               AND {look.time_bounds_sql("e.timestamp")}
         )"""
 
 
-#: The earliest reply's values, all from one reply (ties on the timestamp: any one of them).
-_FIRST_REPLY = (
-    "arg_min({'latency': latency, 'cost': cost, 'sources': sources}, timestamp) "
-    "FILTER (WHERE NOT is_msg)"
-)
-_PAIR_STATS = """
-               CAST(sum(n) AS BIGINT) AS messages,
-               CAST(coalesce(sum(n) FILTER (WHERE matched IS NOT NULL), 0) AS BIGINT) AS replies,
-               CAST(coalesce(sum(n) FILTER (WHERE matched = 'id'), 0) AS BIGINT) AS replies_by_id,
-               CAST(coalesce(sum(n) FILTER (WHERE matched = 'session'), 0) AS BIGINT)
-                   AS replies_by_session,
-               sum(n * latency) / sum(n) FILTER (WHERE latency IS NOT NULL) AS latency_ms,
-               sum(n * cost) / sum(n) FILTER (WHERE cost IS NOT NULL) AS cost_usd,
-               sum(n * sources) / sum(n) FILTER (WHERE sources IS NOT NULL) AS sources"""
+#: Final aggregation over ``rows``: one row per counted message (``msg`` = 1) and one per
+#: paired reply (``rep`` = 'id' or 'session', with its values).
+_ROW_STATS = f"""
+        SELECT breakdown, coalesce(query_category, '{NONE}') AS category,
+               CAST(sum(msg) AS BIGINT) AS messages,
+               CAST(count(rep) AS BIGINT) AS replies,
+               CAST(count_if(rep = 'id') AS BIGINT) AS replies_by_id,
+               CAST(count_if(rep = 'session') AS BIGINT) AS replies_by_session,
+               avg(latency) FILTER (WHERE rep IS NOT NULL) AS latency_ms,
+               avg(cost) FILTER (WHERE rep IS NOT NULL) AS cost_usd,
+               avg(sources) FILTER (WHERE rep IS NOT NULL) AS sources"""
 
 
 def _top_categories_sql(sc: Scope, source: str) -> str:
-    """Fast path, one scan: one GROUP BY message id pairs each message with its earliest
-    reply by id. Also counts the messages a session fallback could still pair
-    (``candidates``: no reply by id, in a session) and the replies it could use
-    (``free``: no message id, in a session); when both are non-zero
-    :func:`_top_categories_fallback_sql` gives the full answer instead."""
+    """Fast path: one scan and one hash join (replies -> their counted message by id).
+
+    Also counts ``free`` replies (no message id, in a session): when there are any, the
+    session fallback may pair some and :func:`_top_categories_fallback_sql` gives the
+    full answer instead."""
     return f"""
         WITH {_exchange_cte(sc, source)},
-        g AS (
-            -- one group per message id (a message without one is its own group; replies
-            -- without one share the group (NULL, NULL))
-            SELECT CAST(count_if(counted) AS BIGINT) AS n,
-                   count_if(NOT is_msg) > 0 AS replied,
-                   count_if(NOT is_msg AND mid IS NULL AND session_id IS NOT NULL) AS free,
-                   any_value(session_id) FILTER (WHERE counted) AS session_id,
-                   any_value(query_category) FILTER (WHERE counted) AS query_category,
-                   any_value(breakdown) FILTER (WHERE counted) AS breakdown,
-                   {_FIRST_REPLY} AS reply
-            FROM x
-            GROUP BY mid, CASE WHEN mid IS NULL AND is_msg THEN uuid END
-        ),
-        pairs AS (
-            SELECT n, query_category, breakdown, session_id, replied, free,
-                   CASE WHEN replied THEN 'id' END AS matched,
-                   reply.latency AS latency, reply.cost AS cost, reply.sources AS sources
-            FROM g
+        m AS (SELECT mid, query_category, breakdown FROM x WHERE counted AND mid IS NOT NULL),
+        rows AS (
+            SELECT coalesce(m.breakdown, x.breakdown) AS breakdown,
+                   CASE WHEN x.counted THEN x.query_category ELSE m.query_category
+                   END AS query_category,
+                   CASE WHEN x.counted THEN 1 ELSE 0 END AS msg,
+                   CASE WHEN m.mid IS NOT NULL THEN 'id' END AS rep,
+                   x.latency, x.cost, x.sources,
+                   CASE WHEN x.rmid IS NULL AND NOT x.is_msg AND x.session_id IS NOT NULL
+                        THEN 1 ELSE 0 END AS free
+            FROM x LEFT JOIN m ON m.mid = x.rmid
         )
-        SELECT breakdown, coalesce(query_category, '{NONE}') AS category, {_PAIR_STATS},
-               CAST(coalesce(sum(n) FILTER (WHERE NOT replied AND session_id IS NOT NULL), 0)
-                    AS BIGINT) AS candidates,
+        {_ROW_STATS},
                CAST(sum(free) AS BIGINT) AS free
-        FROM pairs GROUP BY ALL
+        FROM rows GROUP BY ALL
     """
 
 
 def _top_categories_fallback_sql(sc: Scope, source: str) -> str:
     """Full pairing: by message id, else the next reply without an id in the session
-    (ASOF join), bounded by the session's next message."""
+    (ASOF join), before the session's next message."""
     return f"""
         WITH {_exchange_cte(sc, source)},
-        g AS MATERIALIZED (
-            SELECT mid,
-                   CAST(count_if(counted) AS BIGINT) AS n,
-                   count_if(NOT is_msg) > 0 AS replied,
-                   min(timestamp) FILTER (WHERE counted) AS ts,
-                   any_value(session_id) FILTER (WHERE counted) AS session_id,
-                   any_value(query_category) FILTER (WHERE counted) AS query_category,
-                   any_value(breakdown) FILTER (WHERE counted) AS breakdown,
-                   {_FIRST_REPLY} AS reply
-            FROM x WHERE mid IS NOT NULL GROUP BY mid
-            HAVING count_if(counted) > 0
+        m AS (
+            SELECT uuid, timestamp, session_id, mid, query_category, breakdown
+            FROM x WHERE counted
         ),
+        idr AS (SELECT rmid, latency, cost, sources FROM x WHERE rmid IS NOT NULL),
         u AS MATERIALIZED (
-            -- messages without a reply by id, in a session
-            SELECT n, ts, session_id, query_category, breakdown FROM g
-            WHERE NOT replied AND session_id IS NOT NULL
-            UNION ALL
-            SELECT 1, timestamp, session_id, query_category, breakdown FROM x
-            WHERE counted AND mid IS NULL AND session_id IS NOT NULL
+            -- counted messages in a session without a reply by id
+            SELECT timestamp AS ts, session_id, query_category, breakdown FROM m
+            WHERE session_id IS NOT NULL
+              AND (mid IS NULL OR mid NOT IN (SELECT rmid FROM idr))
         ),
         nxt AS (
             SELECT session_id, timestamp AS nts FROM x
@@ -296,33 +282,29 @@ def _top_categories_fallback_sql(sc: Scope, source: str) -> str:
         ),
         free AS (
             SELECT session_id, timestamp AS rts, latency, cost, sources FROM x
-            WHERE NOT is_msg AND mid IS NULL AND session_id IN (SELECT session_id FROM u)
+            WHERE NOT is_msg AND rmid IS NULL AND session_id IN (SELECT session_id FROM u)
         ),
         u2 AS (
             SELECT u.*, nx.nts FROM u
             ASOF LEFT JOIN nxt nx ON u.session_id = nx.session_id AND nx.nts > u.ts
         ),
         fb AS (
-            SELECT u2.n, u2.query_category, u2.breakdown,
-                   f.rts IS NOT NULL AND (u2.nts IS NULL OR f.rts < u2.nts) AS ok,
-                   f.latency, f.cost, f.sources
-            FROM u2 ASOF LEFT JOIN free f ON u2.session_id = f.session_id AND f.rts >= u2.ts
+            SELECT u2.query_category, u2.breakdown, f.latency, f.cost, f.sources
+            FROM u2 ASOF JOIN free f ON u2.session_id = f.session_id AND f.rts >= u2.ts
+            WHERE u2.nts IS NULL OR f.rts < u2.nts
         ),
-        pairs AS (
-            SELECT n, query_category, breakdown, CASE WHEN replied THEN 'id' END AS matched,
-                   reply.latency, reply.cost, reply.sources
-            FROM g WHERE replied OR session_id IS NULL
+        rows AS (
+            SELECT breakdown, query_category, 1 AS msg, NULL AS rep,
+                   NULL::DOUBLE AS latency, NULL::DOUBLE AS cost, NULL::DOUBLE AS sources
+            FROM m
             UNION ALL
-            SELECT 1, query_category, breakdown, NULL, NULL, NULL, NULL FROM x
-            WHERE counted AND mid IS NULL AND session_id IS NULL
+            SELECT m.breakdown, m.query_category, 0, 'id', r.latency, r.cost, r.sources
+            FROM idr r JOIN m ON m.mid = r.rmid
             UNION ALL
-            SELECT n, query_category, breakdown, CASE WHEN ok THEN 'session' END,
-                   CASE WHEN ok THEN latency END, CASE WHEN ok THEN cost END,
-                   CASE WHEN ok THEN sources END
-            FROM fb
+            SELECT breakdown, query_category, 0, 'session', latency, cost, sources FROM fb
         )
-        SELECT breakdown, coalesce(query_category, '{NONE}') AS category, {_PAIR_STATS}
-        FROM pairs GROUP BY ALL
+        {_ROW_STATS}
+        FROM rows GROUP BY ALL
     """
 
 
@@ -362,12 +344,11 @@ def top_categories(
     raw = pd.DataFrame()
     if not _unobserved(sc):
         raw = wh.sql(_top_categories_sql(sc, source))
-        fallback = bool(len(raw) and raw["candidates"].sum() > 0 and raw["free"].sum() > 0)
+        fallback = bool(len(raw) and raw["free"].sum() > 0)
         extra["session_fallback"] = fallback
         if fallback:
             raw = wh.sql(_top_categories_fallback_sql(sc, source))
-        else:
-            raw = raw.loc[raw["messages"] > 0].drop(columns=["candidates", "free"])
+        raw = raw.loc[raw["messages"] > 0].drop(columns=["free"], errors="ignore")
     if raw.empty:
         df = _empty(cols, text=("breakdown", "category"))
         extra.update(replies_by_id=0, replies_by_session=0)
@@ -699,38 +680,46 @@ def _plot_growth(res: MetricResult, ax=None, **kw):
 
 
 def _sessions_sql(sc: Scope, by: Sequence[str], gap_minutes: float, min_messages: int) -> str:
+    """One scan (24 h margins); inactivity split by ``lag`` + running sum on events without
+    a session id; GROUP BY session; person properties joined per session afterwards."""
     wide = sc.with_range(sc.start - SESSION_MARGIN, sc.end + SESSION_MARGIN)  # capped at as_of
     end = min(sc.end_utc, sc.as_of_utc)
-    by_cols = [
-        f"coalesce(CAST({sc.prop_sql(k, 'e', 'p')} AS VARCHAR), '{NONE}') AS by_{i}"
-        for i, k in enumerate(by)
-    ]
-    sel = ", ".join(["e.person_id", "e.session_id", "e.timestamp", "e.uuid", *by_cols])
-    common = ", ".join(
-        [
-            "person_id",
-            "timestamp",
-            "uuid",
-            *[f"by_{i}" for i in range(len(by))],
-            "is_msg",
-            "breakdown",
-        ]
+    dims = [(f"by_{i}", k) for i, k in enumerate(by)]
+    if sc.breakdown:
+        dims.append(("breakdown", sc.breakdown))
+    # event properties: the value on the session's first event; person properties: the
+    # person's latest value, joined once per session
+    ev_dims = [(n, k) for n, k in dims if not is_person_key(k)]
+    p_dims = [(n, k) for n, k in dims if is_person_key(k)]
+    ev_cols = "".join(f", {sc.prop_sql(k, 'e', 'p')} AS {n}" for n, k in ev_dims)
+    ev_names = "".join(f", {n}" for n, _ in ev_dims)
+    ev_firsts = "".join(f", arg_min({n}, timestamp) AS {n}" for n, _ in ev_dims)
+    out = {n: f"coalesce(CAST(d.{n} AS VARCHAR), '{NONE}')" for n, _ in ev_dims}
+    out.update(
+        {n: f"coalesce(CAST({sc.prop_sql(k, 'd', 'p')} AS VARCHAR), '{NONE}')" for n, k in p_dims}
     )
-    firsts = ", ".join(f"arg_min(by_{i}, (timestamp, uuid)) AS by_{i}" for i in range(len(by)))
-    firsts = (firsts + ",") if firsts else ""
-    keys = ", ".join(["breakdown", *[f"by_{i}" for i in range(len(by))]])
-    sets = f"GROUPING SETS (({keys}), (breakdown))" if by else "breakdown"
-    grouped = f"grouping({', '.join(f'by_{i}' for i in range(len(by)))})" if by else "0"
+    if not sc.breakdown:
+        out["breakdown"] = "'all'"
+    keys = [f"by_{i}" for i in range(len(by))]
+    scan_join = (
+        "LEFT JOIN persons p ON p.person_id = e.person_id"
+        if any(is_person_key(k) for k in sc.filters)
+        else ""
+    )
+    sess_join = "LEFT JOIN persons p ON p.person_id = d.person_id" if p_dims else ""
+    sets = f"GROUPING SETS ((breakdown, {', '.join(keys)}), (breakdown))" if by else "breakdown"
+    grouped = f"grouping({', '.join(keys)})" if by else "0"
     return f"""
-        WITH e AS (
-            SELECT {sel}, e.event = 'message_sent' AS is_msg,
-                   {sc.breakdown_sql("e", "p")} AS breakdown
-            FROM events e {_person_join(sc, by)}
+        WITH e AS NOT MATERIALIZED (
+            SELECT e.person_id, e.session_id, e.timestamp, e.uuid,
+                   e.event = 'message_sent' AS is_msg{ev_cols}
+            FROM events e {scan_join}
             WHERE {wide.time_bounds_sql("e.timestamp")} AND {sc.filter_sql("e", "p")}
         ),
         ns AS (
             SELECT *,
-                   sum(CASE WHEN prev IS NULL OR timestamp - prev >= INTERVAL '{gap_minutes} minutes'
+                   sum(CASE WHEN prev IS NULL
+                                 OR timestamp - prev >= INTERVAL '{gap_minutes} minutes'
                             THEN 1 ELSE 0 END)
                        OVER (PARTITION BY person_id ORDER BY timestamp, uuid
                              ROWS UNBOUNDED PRECEDING) AS k
@@ -741,28 +730,34 @@ def _sessions_sql(sc: Scope, by: Sequence[str], gap_minutes: float, min_messages
             )
         ),
         s AS (
-            SELECT 's:' || session_id AS sid, {common} FROM e WHERE session_id IS NOT NULL
+            SELECT session_id, NULL::BIGINT AS k, person_id, timestamp, is_msg{ev_names}
+            FROM e WHERE session_id IS NOT NULL
             UNION ALL
-            SELECT 'p:' || person_id || ':' || CAST(k AS VARCHAR) AS sid, {common} FROM ns
+            SELECT NULL, k, person_id, timestamp, is_msg{ev_names} FROM ns
         ),
         sess AS (
-            SELECT sid, min(timestamp) AS first_ts, max(timestamp) AS last_ts,
-                   count_if(is_msg) AS messages, {firsts}
-                   arg_min(breakdown, (timestamp, uuid)) AS breakdown
-            FROM s GROUP BY sid
+            SELECT any_value(person_id) AS person_id, min(timestamp) AS first_ts,
+                   max(timestamp) AS last_ts, count_if(is_msg) AS messages{ev_firsts}
+            FROM s
+            GROUP BY session_id, CASE WHEN session_id IS NULL THEN person_id END, k
         ),
         d AS (
             SELECT *, (epoch_ms(last_ts) - epoch_ms(first_ts)) / 1000.0 AS duration
             FROM sess
             WHERE first_ts >= {sc.ts_sql(sc.start)} AND first_ts < TIMESTAMPTZ '{end.isoformat()}'
               AND messages >= {int(min_messages)}
+        ),
+        g AS (
+            SELECT {", ".join(f"{expr} AS {n}" for n, expr in out.items())},
+                   messages, duration
+            FROM d {sess_join}
         )
-        SELECT {keys}, {grouped} AS is_total,
+        SELECT {", ".join(["breakdown", *keys])}, {grouped} AS is_total,
                count(*) AS sessions, CAST(sum(messages) AS BIGINT) AS messages,
                avg(messages) AS messages_per_session,
                median(messages) AS messages_per_session_median,
                avg(duration) AS duration_seconds, median(duration) AS duration_median_seconds
-        FROM d GROUP BY {sets}
+        FROM g GROUP BY {sets}
     """
 
 
