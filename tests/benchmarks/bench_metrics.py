@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from zantara_nb import Warehouse, active, funnels, health  # noqa: E402
+from zantara_nb import Warehouse, active, funnels, health, queries  # noqa: E402
 from zantara_nb.kpis import kpis  # noqa: E402
 from zantara_nb.retention import retention  # noqa: E402
 
@@ -157,6 +157,8 @@ def main() -> None:
         "weekly retention": lambda: retention(wh, period="week", periods=8, **rng),
         "p95 latency by day": lambda: health.p95_latency(wh, by="day", **rng),
         "kpis": lambda: kpis(wh, as_of=end),
+        "top categories": lambda: queries.top_categories(wh, **rng),
+        "sessions": lambda: queries.sessions(wh, **rng),
     }
     times = {k: best_of(fn, a.repeat) for k, fn in runs.items()}
     base = times["DAU (raw SQL)"]
