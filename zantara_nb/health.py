@@ -70,7 +70,7 @@ from typing_extensions import Unpack
 
 from .results import MetricResult
 from .scope import PERSON_FILTER_KEYS, Scope, ScopeArgs, resolve
-from .stats import wilson
+from .stats import add_rate as add_wilson
 
 TIME_UNITS = ("hour", "day", "week", "month")
 Source = Literal["message_received", "$ai_generation", "both"]
@@ -221,34 +221,6 @@ def _finish(out: pd.DataFrame, scope: Scope, counts: list[str]) -> pd.DataFrame:
     if not scope.breakdown and "breakdown" in out:
         out = out.drop(columns="breakdown")
     return out
-
-
-def add_wilson(
-    df: pd.DataFrame, k: str, n: str, rate: str, *, lo: str = "ci_low", hi: str = "ci_high"
-) -> pd.DataFrame:
-    """Add ``rate = k / n`` (missing when n is 0) and its 95% Wilson interval.
-
-    The interval is only defined for a share (k ≤ n); otherwise it is left missing.
-    """
-    rates, lows, highs = [], [], []
-    for kv, nv in zip(df[k].tolist(), df[n].tolist(), strict=True):
-        if pd.isna(kv) or pd.isna(nv) or nv <= 0:
-            rates.append(float("nan"))
-            lows.append(float("nan"))
-            highs.append(float("nan"))
-            continue
-        rates.append(kv / nv)
-        if kv <= nv:
-            ci = wilson(kv, nv)
-            lows.append(ci.low)
-            highs.append(ci.high)
-        else:
-            lows.append(float("nan"))
-            highs.append(float("nan"))
-    df[rate] = rates
-    df[lo] = lows
-    df[hi] = highs
-    return df
 
 
 def _ratio(num: pd.Series, den: pd.Series, scale: float = 1.0) -> pd.Series:

@@ -59,7 +59,6 @@ from .retention import (
     CohortRate,
     Period,
     Window,
-    _add_rate,
     _check_unit,
     _closed_default_range,
     _empty,
@@ -67,6 +66,7 @@ from .retention import (
     _has_range,
     _label,
     add_periods,
+    closed_window_rate,
     cohort_rates_sql,
     long_rates,
     period_floor,
@@ -129,10 +129,7 @@ def _cohort_rate(
     if raw is None or raw.empty:
         df = _empty(cols)
     else:
-        df = raw.rename(columns={"n_0": "persons"})
-        df[numerator] = df["k_0"].astype(float)
-        df["pending"] = df["signups"] - df["persons"]
-        df = _add_rate(df, numerator, "persons")
+        df = closed_window_rate(raw, numerator, n="n_0", k="k_0")
         df = df.sort_values("breakdown")[cols].reset_index(drop=True)
     return MetricResult(
         name=name,
@@ -197,10 +194,7 @@ def activation_series(
         df = grid.merge(long, on=["breakdown", "period"], how="left")
         for c in ("signups", "n", "k"):
             df[c] = df[c].fillna(0).astype(int)
-        df["persons"] = df["n"]
-        df["activated"] = df["k"].astype(float)
-        df["pending"] = df["signups"] - df["persons"]
-        df = _add_rate(df, "activated", "persons")
+        df = closed_window_rate(df, "activated")
         df = df.sort_values(["breakdown", "period"])[cols].reset_index(drop=True)
     else:
         df = _empty(cols)

@@ -80,7 +80,7 @@ from . import charts, config
 from .formatting import fmt_int, fmt_pct
 from .results import MetricResult, header_html
 from .scope import PERSON_FILTER_KEYS, Scope, ScopeArgs, resolve
-from .stats import wilson
+from .stats import add_rate as _add_rate
 
 Period = Literal["day", "week", "month"]
 UNITS: tuple[str, ...] = ("day", "week", "month")
@@ -514,26 +514,6 @@ class RetentionResult(MetricResult):
 _RATE_UNITS = {"rate": "rate", "ci_low": "rate", "ci_high": "rate"}
 
 
-def _add_rate(df: pd.DataFrame, num: str, den: str) -> pd.DataFrame:
-    """Add ``rate`` and Wilson ``ci_low``/``ci_high`` (NaN when the denominator is 0/NaN)."""
-    df = df.copy()
-    rates, lows, highs = [], [], []
-    for k, n in zip(df[num], df[den], strict=True):
-        if pd.isna(k) or pd.isna(n) or not n:
-            rates.append(np.nan)
-            lows.append(np.nan)
-            highs.append(np.nan)
-            continue
-        ci = wilson(float(k), float(n))
-        rates.append(float(k) / float(n))
-        lows.append(ci.low)
-        highs.append(ci.high)
-    df["rate"] = pd.Series(rates, index=df.index, dtype=float)
-    df["ci_low"] = pd.Series(lows, index=df.index, dtype=float)
-    df["ci_high"] = pd.Series(highs, index=df.index, dtype=float)
-    return df
-
-
 def _has_range(scope: dict[str, Any]) -> bool:
     return any(scope.get(k) is not None for k in ("start", "window"))
 
@@ -816,6 +796,18 @@ def cohort_rates_sql(
         GROUP BY {keys}"""
 
 
+def closed_window_rate(
+    df: pd.DataFrame, outcome: str, *, n: str = "n", k: str = "k"
+) -> pd.DataFrame:
+    """Shape cohort-rate counts: ``persons`` (windows closed by as_of), the ``outcome``
+    count, ``pending`` (signups whose window is still open) and the rate with its CI."""
+    df = df.copy()
+    df["persons"] = df[n]
+    df[outcome] = df[k].astype(float)
+    df["pending"] = df["signups"] - df["persons"]
+    return _add_rate(df, outcome, "persons")
+
+
 def long_rates(raw: pd.DataFrame, rates: Sequence[CohortRate], keys: list[str]) -> pd.DataFrame:
     """Reshape ``n_i``/``k_i`` columns to rows: keys, rate name, signups, n, k."""
     parts = []
@@ -868,10 +860,7 @@ def nday_retention(
         raw = wh.sql(cohort_rates_sql(sc, starts_ev, rates, sc.start, sc.end))
         long = long_rates(raw, rates, ["breakdown"])
         long["day"] = [days[i] for i in long["order"]]
-        long["persons"] = long["n"]
-        long["retained"] = long["k"].astype(float)
-        long["pending"] = long["signups"] - long["n"]
-        long = _add_rate(long, "retained", "persons")
+        long = closed_window_rate(long, "retained")
         df = long.sort_values(["breakdown", "day"])[cols].reset_index(drop=True)
     else:
         df = _empty(cols)

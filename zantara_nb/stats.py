@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import pandas as pd
 from scipy import stats as _st
 
 Z95 = 1.959963984540054
@@ -107,3 +108,35 @@ class Change:
         if a is None or a == 0:
             return "flat"
         return "up" if a > 0 else "down"
+
+
+def add_rate(
+    df: pd.DataFrame,
+    k: str,
+    n: str,
+    rate: str = "rate",
+    *,
+    lo: str = "ci_low",
+    hi: str = "ci_high",
+) -> pd.DataFrame:
+    """A copy of ``df`` with ``rate = k / n`` and its 95% Wilson interval.
+
+    The rate is missing when ``n`` is 0 or missing (never a made-up 0%); the interval
+    is only defined for a share (k <= n), otherwise it is missing too.
+    """
+    df = df.copy()
+    rates, lows, highs = [], [], []
+    for kv, nv in zip(df[k].tolist(), df[n].tolist(), strict=True):
+        if pd.isna(kv) or pd.isna(nv) or nv <= 0:
+            rates.append(float("nan"))
+            lows.append(float("nan"))
+            highs.append(float("nan"))
+            continue
+        rates.append(float(kv) / float(nv))
+        ci = wilson(float(kv), float(nv)) if kv <= nv else Interval(None, None)
+        lows.append(float("nan") if ci.low is None else ci.low)
+        highs.append(float("nan") if ci.high is None else ci.high)
+    df[rate] = rates
+    df[lo] = lows
+    df[hi] = highs
+    return df
