@@ -20,13 +20,6 @@ from zantara_nb.ingest import FORMATS, IngestError, detect, ingest
 from zantara_nb.warehouse import Warehouse
 
 
-@pytest.fixture
-def wh(tmp_path):
-    w = Warehouse(tmp_path / "w.duckdb")
-    yield w
-    w.close()
-
-
 def _ph_parquet(path):
     return write_parquet(
         path,

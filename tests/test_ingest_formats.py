@@ -22,13 +22,6 @@ from zantara_nb.ingest import ingest
 from zantara_nb.warehouse import Warehouse
 
 
-@pytest.fixture
-def wh(tmp_path):
-    w = Warehouse(tmp_path / "w.duckdb")
-    yield w
-    w.close()
-
-
 def events(wh, where: str = "true"):
     return wh.sql(f"SELECT * FROM events WHERE {where} ORDER BY timestamp, uuid")
 

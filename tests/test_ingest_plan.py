@@ -5,18 +5,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from ingest_fixtures import NOW, posthog, segment, write_jsonl
 
 from zantara_nb.ingest import ingest
-from zantara_nb.warehouse import Warehouse
-
-
-@pytest.fixture
-def wh(tmp_path):
-    w = Warehouse(tmp_path / "w.duckdb")
-    yield w
-    w.close()
 
 
 def test_unknown_events_and_properties_are_kept_and_counted(wh, tmp_path):

@@ -5,20 +5,11 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
-import pytest
 from ingest_fixtures import NOW, posthog, segment, write_jsonl, write_parquet
 
 from zantara_nb.ingest import ingest
 from zantara_nb.privacy import anonymize_ip
 from zantara_nb.tracking_plan import NEVER_STORE
-from zantara_nb.warehouse import Warehouse
-
-
-@pytest.fixture
-def wh(tmp_path):
-    w = Warehouse(tmp_path / "w.duckdb")
-    yield w
-    w.close()
 
 
 def props(wh, uuid: str) -> dict:

@@ -9,14 +9,6 @@ import pytest
 from ingest_fixtures import NOW, posthog, segment, write_csv, write_jsonl, write_lines
 
 from zantara_nb.ingest import REASONS, ingest
-from zantara_nb.warehouse import Warehouse
-
-
-@pytest.fixture
-def wh(tmp_path):
-    w = Warehouse(tmp_path / "w.duckdb")
-    yield w
-    w.close()
 
 
 def rows(wh, sql: str, params=None) -> list[list]:
