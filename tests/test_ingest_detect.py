@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 
 import pyarrow as pa
 import pytest
@@ -158,6 +159,20 @@ def test_corrupt_parquet_and_json(wh, tmp_path):
     doc = tmp_path / "bad.json"
     doc.write_text('[{"userId": "x"}, {"event": ]')
     assert "not valid JSON" in _error(wh, doc)
+
+
+def test_json_array_broken_after_many_elements_loads_nothing(wh, tmp_path):
+    """An array is streamed in batches, so it can break after some batches were loaded:
+    the load is all or nothing, with one error naming the file."""
+    good = ",".join(json.dumps(posthog(f"e{i}", "message_sent")) for i in range(120_000))
+    doc = tmp_path / "late.json"
+    doc.write_text(f'[{good}, {{"event": ]')
+    with pytest.raises(IngestError) as err:
+        ingest(wh, doc, now=NOW, chunk_rows=50_000)  # two chunks load before the break
+    msg = str(err.value)
+    assert msg.startswith(str(doc)) and "not valid JSON" in msg
+    assert wh.scalar("SELECT count(*) FROM events") == 0
+    assert wh.scalar("SELECT status FROM loads") == "failed"
 
 
 def test_unknown_json_shape(wh, tmp_path):

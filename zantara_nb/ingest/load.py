@@ -6,6 +6,9 @@ Per file:
 2. each chunk (≤ :data:`~.readers.CHUNK_ROWS` rows) is registered as an Arrow table
    and staged with one SQL pass (:func:`.normalize.stage_sql`) into an Arrow table
    (rows needing a camelCase rename or a redaction get a per-key-combination patch);
+   staging runs on a second, in-memory connection in a worker thread, one chunk ahead
+   of the writes below (:func:`_staged`), so reading and staging overlap the
+   single-threaded appends and commits;
 3. rows with no quarantine reason whose uuid is new (not in ``events``, not already
    pending from an earlier chunk, first occurrence in the chunk) become events with
    ``person_id = coalesce(person_distinct_ids.person_id, distinct_id)``; their
@@ -31,6 +34,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -186,14 +190,50 @@ def _stage(con, chunk, env, now: datetime, totals: _Totals) -> tuple[pa.Table, l
         return stage, con.execute(_AGGREGATE).fetchall()
     finally:
         con.unregister("_zn_chunk")
-        with contextlib.suppress(Exception):
-            con.unregister("_zn_patch")
+        for name in ("_zn_patch", "_zn_stage"):
+            with contextlib.suppress(Exception):
+                con.unregister(name)
 
 
-def _process_chunk(
-    con, chunk, env, now: datetime, load_id: int, file: str, totals: _Totals
-) -> None:
-    stage, groups = _stage(con, chunk, env, now, totals)
+def _stage_connection(threads: int) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection for staging (it reads only registered Arrow tables)."""
+    scon = duckdb.connect()
+    scon.execute("SET TimeZone = 'UTC'")  # a timestamp without an offset is UTC
+    with contextlib.suppress(duckdb.Error):
+        scon.execute("SET enable_progress_bar = false")
+    scon.execute(f"SET threads = {int(threads)}")
+    scon.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    return scon
+
+
+def _staged(chunks: Iterable[pa.Table], scon, env, now: datetime, totals: _Totals):
+    """Yield ``(stage, groups)`` per chunk, in order, reading and staging the next chunk
+    on ``scon`` in a worker thread while the caller writes the current one.
+
+    Staging is pure computation over the chunk (and the file's patches, which only the
+    worker touches), so it overlaps with the single-threaded appends and commits of
+    the warehouse connection; at most one staged chunk waits. Errors (a
+    :class:`~.readers.Restart` included) are raised here, in the caller's thread.
+    """
+    it = iter(chunks)
+
+    def work():
+        chunk = next(it, None)
+        return None if chunk is None else _stage(scon, chunk, env, now, totals)
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="zantara-stage")
+    try:
+        fut = pool.submit(work)
+        while (staged := fut.result()) is not None:
+            fut = pool.submit(work)
+            yield staged
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _process_chunk(con, staged, load_id: int, file: str, totals: _Totals) -> None:
+    stage, groups = staged
+    con.register("_zn_stage", stage)
     try:
         _insert_chunk(con, groups, load_id, file, totals)
     finally:
@@ -416,13 +456,14 @@ def _load_file(
     if _to_bytes(memory) > _to_bytes(INGEST_MEMORY_LIMIT):
         con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
     tx = _Tx(con)
+    scon = _stage_connection(threads)
     hasher = FileHasher(path)
     source = None
     totals = _Totals(threads)
     try:
         for slow in (False, True):
             totals = _Totals(threads)
-            source = open_source(sn, layout, slow=slow, con=con, chunk_rows=chunk_rows)
+            source = open_source(sn, layout, slow=slow, con=scon, chunk_rows=chunk_rows)
             try:
                 env = envelope(
                     str(path),
@@ -433,11 +474,13 @@ def _load_file(
                     mapping,
                     sn.delimiter,
                 )
-                for chunk in source.chunks:
-                    # one transaction per chunk: DuckDB keeps a transaction's appends in
-                    # memory until it commits, so one per file would not stay bounded
-                    with tx:
-                        _process_chunk(con, chunk, env, now, load_id, str(path), totals)
+                # closing: the worker is done with the source before it is closed
+                with contextlib.closing(_staged(source.chunks, scon, env, now, totals)) as it:
+                    for staged in it:
+                        # one transaction per chunk: DuckDB keeps a transaction's appends
+                        # in memory until it commits, so one per file would not stay bounded
+                        with tx:
+                            _process_chunk(con, staged, load_id, str(path), totals)
                 with tx:
                     _flush(con, totals, final=True)
             except Restart:
@@ -477,6 +520,7 @@ def _load_file(
     finally:
         if source is not None:
             source.close()
+        scon.close()
         con.execute(f"SET preserve_insertion_order = {order}")
         con.execute(f"SET memory_limit = '{memory}'")
         con.execute(f"SET TimeZone = '{zone}'")

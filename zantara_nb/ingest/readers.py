@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -207,7 +208,49 @@ def _jsonl_slow(path: Path, gz: bool) -> Iterator[pa.RecordBatch]:
 # --------------------------------------------------------------------------------------
 
 
+def _json_array(path: Path, sn: Sniff, con) -> Iterator[pa.RecordBatch]:
+    """The elements of a top-level JSON array, streamed by DuckDB's ``read_json_objects``
+    (bounded memory: never the whole file), each minified, numbered from 1."""
+    if con is None:  # pragma: no cover - the loader always passes one
+        raise ValueError("a DuckDB connection is needed to read a JSON array")
+    cur = con.cursor()  # its own result stream: the connection keeps staging meanwhile
+    options = ", compression = 'gzip'" if sn.gzip else ""
+    try:
+        cur.execute("SET preserve_insertion_order = true")  # element order = file order
+        quoted = "'" + str(path).replace("'", "''") + "'"
+        reader = cur.sql(
+            f"SELECT json(json)::VARCHAR AS _raw FROM read_json_objects({quoted}, "
+            f"format = 'array'{options})"
+        ).to_arrow_reader(_SLOW_BATCH)
+        start = 1
+        for b in reader:
+            n = b.num_rows
+            if n:
+                yield pa.record_batch(
+                    [
+                        pa.array(np.arange(start, start + n, dtype=np.int64)),
+                        b.column(0),
+                        pa.nulls(n, pa.string()),
+                    ],
+                    schema=_JSONL_SCHEMA,
+                )
+                start += n
+    except (duckdb.Error, OSError, pa.ArrowException) as exc:  # errors surface via Arrow
+        msg = str(exc).split("\n")[0]
+        raise IngestError(f"{path}: not valid JSON: {msg}") from exc
+    finally:
+        cur.close()
+
+
 def _json_document(path: Path, sn: Sniff, con) -> Iterator[pa.RecordBatch]:
+    """One JSON document: a Segment batch ``{"batch": [...]}`` or a single event.
+
+    Read whole (such documents are small: Segment's batch API caps them at 500 KB);
+    top-level arrays, which can be large, are streamed by :func:`_json_array`.
+    """
+    if sn.kind == "json-array":
+        yield from _json_array(path, sn, con)
+        return
     opener = gzip.open if sn.gzip else open
     try:
         with opener(path, "rb") as f:
@@ -215,17 +258,19 @@ def _json_document(path: Path, sn: Sniff, con) -> Iterator[pa.RecordBatch]:
     except (OSError, EOFError) as exc:
         raise IngestError(f"{path}: cannot read: {exc}") from exc
     try:
-        if sn.kind == "json-array":
-            sql = "SELECT unnest(json_extract(?::JSON, '$[*]'))::VARCHAR"
-        else:
-            sql = """
+        elements = [
+            r[0]
+            for r in con.execute(
+                """
                 SELECT unnest(CASE WHEN json_type(d, '$.batch') = 'ARRAY'
                                    THEN json_extract(d, '$.batch[*]') ELSE [d] END)::VARCHAR
                 FROM (SELECT ?::JSON AS d)
-            """
-        elements = [r[0] for r in con.execute(sql, [text]).fetchall()]
+                """,
+                [text],
+            ).fetchall()
+        ]
     except Exception as exc:  # duckdb raises ConversionException / InvalidInputException
-        if sn.kind == "json-document" and "\n" in text.strip():
+        if "\n" in text.strip():
             # not one document: JSON lines whose first lines are broken
             del text
             yield from _jsonl_slow(path, sn.gzip)
