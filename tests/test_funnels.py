@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from eventkit import add_events, ev
 
+import zantara_nb.funnels as funnels_module
 from zantara_nb import Warehouse
 from zantara_nb.funnels import (
     SEED_FUNNEL,
@@ -192,6 +193,91 @@ def test_same_instant_candidates_prefer_the_one_matching_fewer_next_steps(wh):
     f = run(wh, steps, window="1d")
     assert counts(f) == [2, 2, 1]
     assert by_person(f)[hash_id("a")]["reached"] == 3
+
+
+SEED4 = [
+    "page_viewed",
+    "user_signed_up",
+    "message_sent",
+    Step("message_sent", filters={"days_since_signup": (">=", 7)}),
+]
+
+
+def _walk_paths_events() -> list[dict]:
+    """Persons for both ways a step is searched: attempts waiting together (one pick for
+    all) and attempts waiting at different times (searched per candidate time)."""
+    return [
+        # a: two attempts converge at the 10:00 signup, then share every pick -> step 4
+        ev("a", "page_viewed", "2026-03-02T08:00:00Z"),
+        ev("a", "page_viewed", "2026-03-02T09:00:00Z"),
+        ev("a", "user_signed_up", "2026-03-02T10:00:00Z"),
+        ev("a", "message_sent", "2026-03-02T10:30:00Z", days_since_signup=0),
+        ev("a", "message_sent", "2026-03-02T11:00:00Z", days_since_signup=8),
+        # b: attempts wait at 08:30 and 09:30 for the first query; both take the only
+        # message (10:00, day 8), which then cannot also be the return visit -> step 3
+        ev("b", "page_viewed", "2026-03-02T08:00:00Z"),
+        ev("b", "user_signed_up", "2026-03-02T08:30:00Z"),
+        ev("b", "page_viewed", "2026-03-02T09:00:00Z"),
+        ev("b", "user_signed_up", "2026-03-02T09:30:00Z"),
+        ev("b", "message_sent", "2026-03-02T10:00:00Z", days_since_signup=8),
+        # c: two day-8 messages at one instant fill steps 3 and 4 -> step 4, no wait
+        ev("c", "page_viewed", "2026-03-02T08:00:00Z"),
+        ev("c", "user_signed_up", "2026-03-02T09:00:00Z"),
+        ev("c", "message_sent", "2026-03-02T10:00:00Z", days_since_signup=8),
+        ev("c", "message_sent", "2026-03-02T10:00:00Z", days_since_signup=8),
+    ]
+
+
+def test_attempts_waiting_together_or_apart_take_the_earliest_unused_event(wh):
+    add_events(wh, _walk_paths_events())
+    f = run(wh, SEED4, window="1d")
+    assert counts(f) == [3, 3, 3, 2]
+    p = by_person(f)
+    times = {
+        "a": ["08:00", "10:00", "10:30", "11:00"],
+        "b": ["08:00", "08:30", "10:00", None],  # earliest of two step-3 attempts
+        "c": ["08:00", "09:00", "10:00", "10:00"],
+    }
+    for person, want in times.items():
+        row = p[hash_id(person)]
+        assert row["reached"] == sum(t is not None for t in want), person
+        for k, t in enumerate(want, 1):
+            got = row[f"t{k}"]
+            assert pd.isna(got) if t is None else got == ts(f"2026-03-02T{t}:00Z"), (person, k)
+
+
+def test_rank_falls_back_to_hugeint_when_times_do_not_fit_bigint(wh, monkeypatch):
+    """Candidates are ranked by (time, tie preference) in a BIGINT when it fits; a
+    HUGEINT otherwise (forced here): same persons, same times."""
+    add_events(wh, _walk_paths_events())
+    want = run(wh, SEED4, window="1d").persons()
+    steps = FunnelSpec(SEED4).steps
+    assert not funnels_module._rank(steps, 3, 0, span_bits=40).wide
+    assert funnels_module._rank(steps, 3, 0, span_bits=62).wide
+    assert funnels_module._rank(steps, 4, 0, span_bits=62).bits == 0  # no later rival
+    monkeypatch.setattr(funnels_module, "_RANK_BITS", 0)
+    pd.testing.assert_frame_equal(run(wh, SEED4, window="1d").persons(), want)
+    events = _random_events(7)
+    w = Warehouse(":memory:")
+    add_events(
+        w,
+        [
+            ev(e["person"], e["event"], e["ts"], days_since_signup=e["d"])
+            if e["event"] == "message_sent"
+            else ev(e["person"], e["event"], e["ts"])
+            for e in events
+        ],
+    )
+    window = timedelta(hours=20)
+    start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)
+    f = funnel(w, _REF_STEPS, window=window, start="2026-03-01", end="2026-03-03", tz="UTC")
+    ref = _reference(events, "ordered", window, start, end, end)
+    got = by_person(f)
+    for person, (reach, _, times) in ref.items():
+        row = got[hash_id(person)]
+        assert row["reached"] == reach, person
+        assert tuple(row[f"t{k}"] for k in range(2, reach + 1)) == tuple(map(pd.Timestamp, times))
+    w.close()
 
 
 # ------------------------------------------------------------------------------------------

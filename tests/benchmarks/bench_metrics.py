@@ -1,12 +1,15 @@
 """Metric-library speed on a large warehouse, as ratios to a DAU series of the same run.
 
     python tests/benchmarks/bench_metrics.py [--events 50000000] [--warehouse data/bench50m.duckdb]
+        [--repeat 2] [--only funnel,retention] [--no-pandas]
 
 Generates the warehouse with ``bulkgen.py`` when it is missing, then times, over the
 whole data range: the DAU series (the baseline: one GROUP BY local day with
 COUNT(DISTINCT person)), rolling WAU and MAU series, the seed funnel, the weekly
 retention table, P95 latency by day and ``kpis`` — each the best of ``--repeat`` runs —
-and prints each time with its ratio to the DAU time. Then straightforward pandas
+and prints each time (and the process CPU time of that run, both threads) with its ratio
+to the DAU time; ``--only`` keeps the metrics whose name contains one of the given words
+(the DAU baseline always runs). Then straightforward pandas
 versions of the funnel and of weekly retention (reading the events included) for
 comparison, and the peak memory of the library part and of the whole run.
 Targets (issue 3): WAU, MAU <= 2x; funnel <= 2x; retention <= 3x; P95 <= 1x; kpis <= 5x;
@@ -32,6 +35,7 @@ from zantara_nb import Warehouse, active, funnels, health, queries  # noqa: E402
 from zantara_nb.kpis import kpis  # noqa: E402
 from zantara_nb.retention import retention  # noqa: E402
 
+BASELINE = "DAU (raw SQL)"
 TARGETS = {
     "wau": 2,
     "mau": 2,
@@ -46,13 +50,24 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
 
 
-def best_of(fn, repeat: int) -> float:
-    times = []
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def best_of(fn, repeat: int) -> tuple[float, float]:
+    """The fastest of ``repeat`` runs: (wall seconds, process CPU seconds of that run)."""
+    runs = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        runs.append((time.perf_counter() - t0, cpu_seconds() - c0))
+    return min(runs)
+
+
+def selected(name: str, only: list[str] | None) -> bool:
+    """Whether ``--only`` keeps this metric (the DAU baseline is always kept)."""
+    return only is None or name == BASELINE or any(w.lower() in name.lower() for w in only)
 
 
 def pandas_funnel(wh, start, end, window_days: float) -> pd.Series:
@@ -123,6 +138,12 @@ def main() -> None:
     ap.add_argument("--warehouse", type=Path, default=ROOT / "data" / "bench50m.duckdb")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--no-pandas", action="store_true")
+    ap.add_argument(
+        "--only",
+        type=lambda v: [w.strip() for w in v.split(",") if w.strip()],
+        help="comma-separated words: run only the metrics whose name contains one "
+        "(e.g. 'funnel' or 'funnel,retention'); the DAU baseline always runs",
+    )
     a = ap.parse_args()
     if not a.warehouse.exists():
         import bulkgen
@@ -149,7 +170,7 @@ def main() -> None:
         f"WHERE event = 'message_sent' AND {sc.time_bounds_sql()} GROUP BY 1"
     )
     runs = {
-        "DAU (raw SQL)": lambda: wh.con.execute(raw_dau).fetchall(),
+        BASELINE: lambda: wh.con.execute(raw_dau).fetchall(),
         "dau": lambda: active.dau(wh, **rng),
         "wau": lambda: active.wau(wh, **rng),
         "mau": lambda: active.mau(wh, **rng),
@@ -160,29 +181,37 @@ def main() -> None:
         "top categories": lambda: queries.top_categories(wh, **rng),
         "sessions": lambda: queries.sessions(wh, **rng),
     }
-    times = {k: best_of(fn, a.repeat) for k, fn in runs.items()}
-    base = times["DAU (raw SQL)"]
+    runs = {k: fn for k, fn in runs.items() if selected(k, a.only)}
+    measured = {k: best_of(fn, a.repeat) for k, fn in runs.items()}
+    times = {k: t for k, (t, _) in measured.items()}
+    base, base_cpu = measured[BASELINE]
     print("\nratios are to the raw DAU series: one GROUP BY local day, COUNT(DISTINCT person)")
-    print(f"\n{'metric':<22}{'seconds':>9}{'x DAU':>8}{'target':>8}")
-    for k, t in times.items():
+    print(f"\n{'metric':<22}{'seconds':>9}{'x DAU':>8}{'target':>8}{'cpu s':>9}{'cpu x DAU':>11}")
+    for k, (t, cpu) in measured.items():
         tgt = TARGETS.get(k)
         mark = "" if tgt is None else ("  ok" if t / base <= tgt else "  OVER")
-        print(f"{k:<22}{t:>9.2f}{t / base:>8.2f}{(str(tgt) + 'x') if tgt else '':>8}{mark}")
+        print(
+            f"{k:<22}{t:>9.2f}{t / base:>8.2f}{(str(tgt) + 'x') if tgt else '':>8}"
+            f"{cpu:>9.2f}{cpu / base_cpu:>11.2f}{mark}"
+        )
     lib_peak = peak_rss_gb()
     print(f"\npeak RSS, library part: {lib_peak:.2f} GB (target < 4 GB)")
-    if a.no_pandas:
+    if a.no_pandas or not ({"seed funnel", "weekly retention"} & set(times)):
         return
-    t0 = time.perf_counter()
-    pf = pandas_funnel(wh, start, end, 45)
-    tp_f = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    pandas_retention(wh)
-    tp_r = time.perf_counter() - t0
     print(f"\n{'pandas version':<22}{'seconds':>9}{'x ours':>8}")
-    print(f"{'seed funnel':<22}{tp_f:>9.2f}{tp_f / times['seed funnel']:>8.1f}")
-    print(f"{'weekly retention':<22}{tp_r:>9.2f}{tp_r / times['weekly retention']:>8.1f}")
-    ours = funnels.funnel(wh, funnels.SEED_FUNNEL, **rng).steps["persons"].tolist()
-    print(f"funnel persons per step: ours {ours}, pandas {np.asarray(pf).tolist()}")
+    if "seed funnel" in times:
+        t0 = time.perf_counter()
+        pf = pandas_funnel(wh, start, end, 45)
+        tp_f = time.perf_counter() - t0
+        print(f"{'seed funnel':<22}{tp_f:>9.2f}{tp_f / times['seed funnel']:>8.1f}")
+    if "weekly retention" in times:
+        t0 = time.perf_counter()
+        pandas_retention(wh)
+        tp_r = time.perf_counter() - t0
+        print(f"{'weekly retention':<22}{tp_r:>9.2f}{tp_r / times['weekly retention']:>8.1f}")
+    if "seed funnel" in times:
+        ours = funnels.funnel(wh, funnels.SEED_FUNNEL, **rng).steps["persons"].tolist()
+        print(f"funnel persons per step: ours {ours}, pandas {np.asarray(pf).tolist()}")
     print(f"peak RSS, whole run: {peak_rss_gb():.2f} GB")
 
 
