@@ -258,16 +258,7 @@ def test_rank_falls_back_to_hugeint_when_times_do_not_fit_bigint(wh, monkeypatch
     monkeypatch.setattr(funnels_module, "_RANK_BITS", 0)
     pd.testing.assert_frame_equal(run(wh, SEED4, window="1d").persons(), want)
     events = _random_events(7)
-    w = Warehouse(":memory:")
-    add_events(
-        w,
-        [
-            ev(e["person"], e["event"], e["ts"], days_since_signup=e["d"])
-            if e["event"] == "message_sent"
-            else ev(e["person"], e["event"], e["ts"])
-            for e in events
-        ],
-    )
+    w = _random_warehouse(events)
     window = timedelta(hours=20)
     start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)
     f = funnel(w, _REF_STEPS, window=window, start="2026-03-01", end="2026-03-03", tz="UTC")
@@ -742,6 +733,21 @@ def _random_events(seed: int, persons: int = 40) -> list[dict]:
     return out
 
 
+def _random_warehouse(events: list[dict]) -> Warehouse:
+    """An in-memory warehouse holding :func:`_random_events` (the caller closes it)."""
+    w = Warehouse(":memory:")
+    add_events(
+        w,
+        [
+            ev(e["person"], e["event"], e["ts"], days_since_signup=e["d"])
+            if e["event"] == "message_sent"
+            else ev(e["person"], e["event"], e["ts"])
+            for e in events
+        ],
+    )
+    return w
+
+
 def _reference(events, order, window, start, end, as_of, k_n=4):
     """Per person: (reached, t1, times) by the literal rules, by exhaustive search."""
     out = {}
@@ -818,16 +824,7 @@ def _max_matching(inside, k_n):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_matches_reference_implementation_on_random_events(order, seed):
     events = _random_events(seed)
-    w = Warehouse(":memory:")
-    add_events(
-        w,
-        [
-            ev(e["person"], e["event"], e["ts"], days_since_signup=e["d"])
-            if e["event"] == "message_sent"
-            else ev(e["person"], e["event"], e["ts"])
-            for e in events
-        ],
-    )
+    w = _random_warehouse(events)
     window = timedelta(hours=20)
     start, end = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)
     as_of = datetime(2026, 3, 3, 18, tzinfo=UTC)  # some windows still open
