@@ -1,4 +1,5 @@
-"""Fixtures shared by several test modules (a module may still define its own ``wh``)."""
+"""Fixtures shared by the test modules (a module may still define its own ``wh``, e.g. one
+that comes with events)."""
 
 from __future__ import annotations
 

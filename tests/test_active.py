@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 from eventkit import add_events, ev
 
-from zantara_nb import Warehouse
 from zantara_nb import active as A
 from zantara_nb.stats import poisson_p
 
@@ -31,13 +30,6 @@ def J(s: str) -> str:
 
 def msg(who: str, when: str, **kw) -> dict:
     return ev(who, "message_sent", J(when), **kw)
-
-
-@pytest.fixture
-def wh():
-    w = Warehouse(":memory:")
-    yield w
-    w.close()
 
 
 def series(res, col: str, by: str | None = None) -> dict:

@@ -53,13 +53,6 @@ SEED = [
 ]
 
 
-@pytest.fixture
-def wh():
-    w = Warehouse(":memory:")
-    yield w
-    w.close()
-
-
 @pytest.fixture(autouse=True)
 def no_env_webhook(monkeypatch):
     """Tests never post to a webhook configured on the machine."""

@@ -229,13 +229,6 @@ def test_movers_rank_by_push_beyond_share():
 # ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def wh():
-    w = Warehouse(":memory:")
-    yield w
-    w.close()
-
-
 def _msgs(day: pd.Timestamp, n: int, category: str, *, hour: int = 12, who: str = "p"):
     """``n`` message_sent on local ``day`` from ``hour``:00 (+7), 10 s apart, 10 persons."""
     start = pd.Timestamp(f"{day:%Y-%m-%d} {hour:02d}:00:00+07:00")

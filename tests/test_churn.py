@@ -59,13 +59,6 @@ RECENT3 = ("2026-03-28T10:00:00", "2026-03-29T10:00:00", "2026-03-30T10:00:00")
 
 
 @pytest.fixture
-def wh():
-    w = Warehouse(":memory:")
-    yield w
-    w.close()
-
-
-@pytest.fixture
 def rule_wh(wh):
     rows = [
         # inactive_30d: last message exactly 31 days before as_of -> 31 > 30 -> 100

@@ -43,13 +43,6 @@ def expose(person: str, t: str, variant: str, flag: str = "f", **kw):
     )
 
 
-@pytest.fixture
-def wh():
-    w = Warehouse(":memory:")
-    yield w
-    w.close()
-
-
 def rows_of(res):
     return res.df.set_index("variant")
 

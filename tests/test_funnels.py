@@ -34,13 +34,6 @@ matplotlib.use("Agg")
 RANGE = {"start": "2026-03-01", "end": "2026-03-08", "as_of": "2026-04-30", "tz": "UTC"}
 
 
-@pytest.fixture
-def wh():
-    w = Warehouse(":memory:")
-    yield w
-    w.close()
-
-
 def run(wh, steps, **kw):
     args = {**RANGE, **kw}
     return funnel(wh, steps, **args)

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 from eventkit import add_events, ev
 
-from zantara_nb import Warehouse
 from zantara_nb.health import (
     cost_per_1k,
     cost_per_active_user,
@@ -25,13 +24,6 @@ from zantara_nb.health import (
 from zantara_nb.stats import wilson
 
 DAY = {"start": "2026-03-02", "end": "2026-03-03"}
-
-
-@pytest.fixture
-def wh():
-    w = Warehouse(":memory:")
-    yield w
-    w.close()
 
 
 def _ts(hour: int, minute: int = 0, day: int = 2) -> str:

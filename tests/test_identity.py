@@ -5,15 +5,7 @@ from __future__ import annotations
 import pytest
 from eventkit import add_events, ev
 
-from zantara_nb import Warehouse
 from zantara_nb.identity import person_of, resolve_links, stitch
-
-
-@pytest.fixture
-def wh():
-    w = Warehouse(":memory:")
-    yield w
-    w.close()
 
 
 def persons_of(wh):

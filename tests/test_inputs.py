@@ -16,7 +16,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from eventkit import add_events, ev
 
-from zantara_nb import Warehouse
 from zantara_nb.inputs import activation, activation_series, paid_conversion, week2_retention
 from zantara_nb.results import MetricResult, RateResult
 
@@ -25,13 +24,6 @@ TZ = "Asia/Jakarta"
 
 def J(s: str) -> str:
     return s + "+07:00"
-
-
-@pytest.fixture
-def wh():
-    w = Warehouse(":memory:")
-    yield w
-    w.close()
 
 
 def exchange(person: str, t: str, reply: str | None = None):

@@ -30,13 +30,6 @@ def J(s: str) -> str:
     return s + "+07:00"
 
 
-@pytest.fixture
-def wh():
-    w = Warehouse(":memory:")
-    yield w
-    w.close()
-
-
 def _row(df: pd.DataFrame, **keys) -> pd.Series:
     m = pd.Series(True, index=df.index)
     for k, v in keys.items():

@@ -18,7 +18,6 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from eventkit import add_events, ev  # noqa: E402
 
-from zantara_nb import Warehouse  # noqa: E402
 from zantara_nb.retention import (  # noqa: E402
     add_periods,
     churn_rate,
@@ -34,13 +33,6 @@ NAN = float("nan")
 def J(s: str) -> str:
     """A Jakarta wall-clock time."""
     return s + "+07:00"
-
-
-@pytest.fixture
-def wh():
-    w = Warehouse(":memory:")
-    yield w
-    w.close()
 
 
 def cells(res, col="rate", breakdown=None):

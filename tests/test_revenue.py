@@ -13,18 +13,10 @@ import pandas as pd
 import pytest
 from eventkit import add_events, ev
 
-from zantara_nb import Warehouse
 from zantara_nb.revenue import MOVEMENTS, mrr, mrr_movements, nps, nps_interval
 
 S, C = "subscription_started", "subscription_cancelled"
 RANGE = {"start": "2026-01-01", "end": "2026-03-01"}
-
-
-@pytest.fixture
-def wh():
-    w = Warehouse(":memory:")
-    yield w
-    w.close()
 
 
 def _subs():

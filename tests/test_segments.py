@@ -37,13 +37,6 @@ def n_messages(person: str, n: int, day: str):
 
 
 @pytest.fixture
-def wh():
-    w = Warehouse(":memory:")
-    yield w
-    w.close()
-
-
-@pytest.fixture
 def seg_wh(wh):
     rows = [
         # power users: more than 20 messages in the week
