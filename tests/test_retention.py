@@ -601,3 +601,17 @@ def test_churn_rate_breakdown(wh):
     )
     by = r.df.set_index("breakdown")
     assert by.loc["pro", "rate"] == 0.0 and by.loc["free", "rate"] == 1.0
+
+
+def test_churn_rate_breakdown_with_nobody_active(wh):
+    # the range is before every event: an empty result, one zero row per week
+    add_events(wh, [ev("x", "message_sent", J("2026-03-03T10:00:00"), set_props={"plan": "pro"})])
+    r = churn_rate(
+        wh,
+        start="2026-01-05",
+        end="2026-01-12",
+        as_of=J("2026-03-20T00:00:00"),
+        tz=TZ,
+        breakdown="plan",
+    )
+    assert r.df["previous_active"].sum() == 0 and r.df["rate"].isna().all()

@@ -67,6 +67,7 @@ from typing_extensions import Unpack
 
 from . import charts
 from .formatting import fmt_change, fmt_int, fmt_p
+from .grids import complete_grid
 from .results import MetricResult, format_frame, header_html
 from .scope import ActiveEvent, Scope, ScopeArgs, last_complete_period, resolve
 from .scope import active_events as _events
@@ -489,14 +490,12 @@ def stickiness_distribution(
         else pd.DataFrame(columns=["breakdown", "days_active", "persons"])
     )
     values = sorted(raw["breakdown"].unique()) if sc.breakdown else ["all"]
-    grid = pd.MultiIndex.from_product(
-        [values, range(1, sc.days + 1)], names=["breakdown", "days_active"]
-    )
     df = (
-        raw.set_index(["breakdown", "days_active"])["persons"]
-        .reindex(grid, fill_value=0)
-        .astype("float64")
-        .reset_index()
+        complete_grid(
+            raw,
+            {"breakdown": values, "days_active": range(1, sc.days + 1)},
+            zero={"persons": "float64"},
+        )
         if sc.days and values
         else pd.DataFrame({c: [] for c in ["breakdown", "days_active", "persons"]})
     )

@@ -1703,35 +1703,37 @@ class _Generator:
             "signups in range whose 24 h window closed by as_of; activated = >= 1 message_sent "
             "and >= 1 message_received by the same user in [t0, t0 + 24 h]"
         )
-        e14 = inr & (t0_us + 14 * day_us <= as_of_us)
-        week2 = bern(pl.p_week2, e14, P["w2"], window_days=[7, 14])
-        week2.update(
-            retained=week2["successes"],
-            conditional_on_activation=True,
-            p_given_activated=pl.p_week2_given_activated,
-            p_given_not_activated=pl.p_week2_given_not_activated,
-            eligible_activated=int((e14 & P["act"]).sum()),
-            retained_activated=int((e14 & P["act"] & P["w2"]).sum()),
-            definition=(
-                "signups in range with 14 days observed; retained = >= 1 message_sent in "
-                "[t0 + 7 d, t0 + 14 d); drawn per person with p_given_activated / "
-                "p_given_not_activated; p is the expected unconditional rate"
-            ),
+
+        def given_activation(
+            name: str, days: int, success: np.ndarray, p: tuple[float, float, float], window: Any
+        ) -> dict[str, Any]:
+            """``bern`` over the signups with ``days`` observed, whose ``success`` was drawn
+            per person: ``p`` = (expected unconditional, given activated, not activated)."""
+            eligible = inr & (t0_us + days * day_us <= as_of_us)
+            activated = eligible & P["act"]
+            out = bern(p[0], eligible, success, window_days=window)
+            return out | {
+                name: out["successes"],
+                "conditional_on_activation": True,
+                "p_given_activated": p[1],
+                "p_given_not_activated": p[2],
+                "eligible_activated": int(activated.sum()),
+                f"{name}_activated": int((activated & success).sum()),
+            }
+
+        p_week2 = (pl.p_week2, pl.p_week2_given_activated, pl.p_week2_given_not_activated)
+        week2 = given_activation("retained", 14, P["w2"], p_week2, [7, 14])
+        week2["definition"] = (
+            "signups in range with 14 days observed; retained = >= 1 message_sent in "
+            "[t0 + 7 d, t0 + 14 d); drawn per person with p_given_activated / "
+            "p_given_not_activated; p is the expected unconditional rate"
         )
-        e30 = inr & (t0_us + 30 * day_us <= as_of_us)
-        paid = bern(pl.p_paid, e30, P["paid"], window_days=30)
-        paid.update(
-            converted=paid["successes"],
-            conditional_on_activation=True,
-            p_given_activated=pl.p_paid_given_activated,
-            p_given_not_activated=pl.p_paid_given_not_activated,
-            eligible_activated=int((e30 & P["act"]).sum()),
-            converted_activated=int((e30 & P["act"] & P["paid"]).sum()),
-            definition=(
-                "signups in range with 30 days observed; converted = subscription_started "
-                "within 30 days of signup (converters start 1 h..29.5 d after signup, later "
-                "converters only after 31 d); p is the expected unconditional rate"
-            ),
+        p_paid = (pl.p_paid, pl.p_paid_given_activated, pl.p_paid_given_not_activated)
+        paid = given_activation("converted", 30, P["paid"], p_paid, 30)
+        paid["definition"] = (
+            "signups in range with 30 days observed; converted = subscription_started "
+            "within 30 days of signup (converters start 1 h..29.5 d after signup, later "
+            "converters only after 31 d); p is the expected unconditional rate"
         )
         # satisfaction: feedback written whose message_sent is written too
         M = self.messages

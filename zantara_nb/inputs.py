@@ -52,6 +52,7 @@ import pandas as pd
 from typing_extensions import Unpack
 
 from . import config
+from .grids import complete_grid
 from .results import MetricResult, RateResult
 from .retention import (
     _DAY_S,
@@ -188,12 +189,11 @@ def activation_series(
         long = long_rates(raw, [rate], ["breakdown", "cohort"]).rename(columns={"cohort": "period"})
         long["period"] = pd.to_datetime(long["period"])
         values = sorted(long["breakdown"].unique()) if sc.breakdown else ["all"]
-        grid = pd.MultiIndex.from_product(
-            [values, pd.to_datetime(starts)], names=["breakdown", "period"]
-        ).to_frame(index=False)
-        df = grid.merge(long, on=["breakdown", "period"], how="left")
-        for c in ("signups", "n", "k"):
-            df[c] = df[c].fillna(0).astype(int)
+        df = complete_grid(
+            long,
+            {"breakdown": values, "period": pd.to_datetime(starts)},
+            zero=dict.fromkeys(("signups", "n", "k"), int),
+        )
         df = closed_window_rate(df, "activated")
         df = df.sort_values(["breakdown", "period"])[cols].reset_index(drop=True)
     else:

@@ -78,6 +78,7 @@ from typing_extensions import Unpack
 
 from . import charts, config
 from .formatting import fmt_int, fmt_pct
+from .grids import complete_grid
 from .results import MetricResult, header_html
 from .scope import PERSON_FILTER_KEYS, Scope, ScopeArgs, resolve
 from .stats import add_rate as _add_rate
@@ -645,14 +646,8 @@ def _shape_retention(
     hits = raw[(raw["total"] == 0) & raw["k"].notna()][["breakdown", "cohort", "k", "n"]]
     hits = hits.astype({"k": int})
     values = sorted(tot["breakdown"].unique()) if sc.breakdown else ["all"]
-    if not values:
-        values = []
-    grid = pd.MultiIndex.from_product(
-        [values, pd.to_datetime(cohorts), range(periods + 1)],
-        names=["breakdown", "cohort", "period"],
-    ).to_frame(index=False)
-    df = grid.merge(tot, on=["breakdown", "cohort"], how="left")
-    df["cohort_size"] = df["cohort_size"].fillna(0).astype(int)
+    axes = {"breakdown": values, "cohort": pd.to_datetime(cohorts), "period": range(periods + 1)}
+    df = complete_grid(tot, axes, on=["breakdown", "cohort"], zero={"cohort_size": int})
     counts = hits.rename(columns={"k": "period"})
     if on_or_after and not counts.empty:
         # n(k) persons whose last return period is k -> retained(k) = sum over k' >= k
@@ -660,9 +655,7 @@ def _shape_retention(
             ["breakdown", "cohort", "period"], ascending=[True, True, False]
         )
         counts["n"] = counts.groupby(["breakdown", "cohort"])["n"].cumsum()
-        full = grid[grid["period"] >= 1].merge(
-            counts, on=["breakdown", "cohort", "period"], how="left"
-        )
+        full = complete_grid(counts, axes | {"period": range(1, periods + 1)})
         full = full.sort_values(["breakdown", "cohort", "period"], ascending=[True, True, False])
         full["n"] = full.groupby(["breakdown", "cohort"])["n"].ffill()
         counts = full.dropna(subset=["n"])
@@ -968,12 +961,11 @@ def churn_rate(
         raw = wh.sql(_churn_sql(sc, unit, active, starts[0], hi))
         raw["period"] = [add_periods(pd.Timestamp(p).date(), unit, 1) for p in raw["previous"]]
         values = sorted(raw["breakdown"].unique()) if sc.breakdown else ["all"]
-        grid = pd.MultiIndex.from_product([values, starts], names=["breakdown", "period"]).to_frame(
-            index=False
+        df = complete_grid(
+            raw.drop(columns="previous"),
+            {"breakdown": values, "period": starts},
+            zero={"previous_active": int, "churned": float},
         )
-        df = grid.merge(raw.drop(columns="previous"), on=["breakdown", "period"], how="left")
-        df["previous_active"] = df["previous_active"].fillna(0).astype(int)
-        df["churned"] = df["churned"].fillna(0).astype(float)
         df["observed"] = [
             sc.local_midnight(add_periods(p, unit, 1)) <= sc.as_of for p in df["period"]
         ]

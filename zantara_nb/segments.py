@@ -61,6 +61,7 @@ from datetime import date, timedelta
 import pandas as pd
 from typing_extensions import Unpack
 
+from .grids import complete_grid
 from .privacy import hash_id_sql
 from .results import MetricResult
 from .scope import ActiveEvent, Scope, ScopeArgs, last_complete_period, resolve
@@ -285,9 +286,7 @@ def segments(
             f"FROM ({sql}) GROUP BY week, breakdown"
         )
     values = sorted(raw["breakdown"].unique()) if (sc.breakdown and len(raw)) else ["all"]
-    grid = pd.MultiIndex.from_product(
-        [pd.to_datetime(wk), values, list(SEGMENTS)], names=["week", "breakdown", "segment"]
-    ).to_frame(index=False)
+    weeks = pd.to_datetime(wk)
     if len(raw):
         raw["week"] = pd.to_datetime(raw["week"])
         long = raw.melt(
@@ -296,13 +295,15 @@ def segments(
             var_name="segment",
             value_name="persons",
         )
-        df = grid.merge(long, on=["week", "breakdown", "segment"], how="left")
-        wau = raw.set_index(["week", "breakdown"])["wau"]
-        df["wau"] = [wau.get((w, b), 0) for w, b in zip(df["week"], df["breakdown"], strict=True)]
-    else:
-        df = grid.assign(wau=0, persons=0)
-    df["persons"] = df["persons"].fillna(0).astype(float)
-    df["wau"] = df["wau"].fillna(0).astype(float)
+    else:  # no rows: every cell 0 (keys typed like the grid's, which may be empty too)
+        long = pd.DataFrame(columns=["week", "breakdown", "segment", "wau", "persons"]).astype(
+            {"week": weeks.dtype, "breakdown": str, "segment": str}
+        )
+    df = complete_grid(
+        long,
+        {"week": weeks, "breakdown": values, "segment": list(SEGMENTS)},
+        zero={"persons": float, "wau": float},
+    )
     observed = df["week"].map(lambda w: _observed(sc, w.date()))
     df.loc[~observed, ["persons", "wau"]] = float("nan")
     df["share_of_wau"] = df["persons"] / df["wau"].where(df["wau"] > 0)

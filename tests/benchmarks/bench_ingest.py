@@ -8,6 +8,10 @@ subprocess (so peak RSS is per run):
 
 * ``read_json`` : ``CREATE TABLE t AS SELECT * FROM read_json(file, ignore_errors=true)``
   into a fresh in-memory database, and into a fresh database file;
+* ``floor``     : the least a loader into our warehouse has to do, as a reference: the
+  same reader, chunks and per-chunk commits, one parse of the envelope and one of the
+  properties into the typed columns, appended to the same ``events`` table; no
+  validation, quarantine, dedupe, IP truncation, identity or load record;
 * ``ingest``    : ``zantara_nb.ingest.ingest`` into a fresh warehouse file (validation,
   quarantine, dedupe, privacy, typed columns, identity stitching, loads record).
 
@@ -48,6 +52,8 @@ def _child(kind: str, path: str, target: str) -> None:
             con.execute("CHECKPOINT")
         out["rows"] = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
         con.close()
+    elif kind == "floor":
+        out["rows"] = _floor(path, target)
     else:
         from datetime import UTC, datetime
 
@@ -68,6 +74,42 @@ def _child(kind: str, path: str, target: str) -> None:
     out["cpu"] = time.process_time() - c0
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
+
+
+def _floor(path: str, target: str) -> int:
+    """Parse, type and append only (see the module docstring); returns rows written."""
+    from pathlib import Path as P
+
+    from zantara_nb import tracking_plan as tp
+    from zantara_nb.ingest.readers import CHUNK_ROWS, _jsonl_fast, _rechunk
+    from zantara_nb.warehouse import Warehouse
+
+    struct = json.dumps(
+        {k: c.sql_type for c in tp.TYPED_COLUMNS for k, _ in c.sources[:1]}, separators=(",", ":")
+    )
+    typed = ", ".join(f"t.{c.sources[0][0]!r}".replace("'", '"') for c in tp.TYPED_COLUMNS)
+    names = ", ".join(c.name for c in tp.TYPED_COLUMNS)
+    rows = 0
+    with Warehouse(target) as wh:
+        con = wh.con
+        con.execute("SET preserve_insertion_order = false")
+        for chunk in _rechunk(_jsonl_fast(P(path), False), CHUNK_ROWS):
+            con.register("_zn_chunk", chunk)
+            con.execute("BEGIN TRANSACTION")
+            rows += con.execute(
+                f"""
+                INSERT INTO events (uuid, event, timestamp, distinct_id, properties, {names})
+                SELECT x[1], x[2], try_cast(x[4] AS TIMESTAMPTZ), x[3], x[5], {typed}
+                FROM (SELECT x, json_transform(x[5], '{struct}') AS t FROM (
+                    SELECT json_extract_string(_raw, ['$.uuid', '$.event', '$.distinct_id',
+                                                      '$.timestamp', '$.properties']) AS x
+                    FROM _zn_chunk WHERE json_valid(_raw)))
+                WHERE x[2] IS NOT NULL AND try_cast(x[4] AS TIMESTAMPTZ) IS NOT NULL
+                """
+            ).fetchall()[0][0]
+            con.execute("COMMIT")
+            con.unregister("_zn_chunk")
+    return rows
 
 
 def _run(kind: str, path: Path, target: str) -> dict:
@@ -113,23 +155,27 @@ def main(argv: list[str] | None = None) -> int:
         db = work / "read_json.duckdb"
         db.unlink(missing_ok=True)
         results["read_json (fresh db file)"] = _run("read_json", path, str(db))
-    wh = work / "warehouse.duckdb"
-    wh.unlink(missing_ok=True)
-    Path(str(wh) + ".wal").unlink(missing_ok=True)
-    results["ingest (fresh warehouse)"] = _run("ingest", path, str(wh))
+    for kind, name in (
+        ("floor", "floor: parse, type, write"),
+        ("ingest", "ingest (fresh warehouse)"),
+    ):
+        wh = work / f"{kind}.duckdb"
+        wh.unlink(missing_ok=True)
+        Path(str(wh) + ".wal").unlink(missing_ok=True)
+        results[name] = _run(kind, path, str(wh))
 
     n = args.events
     print()
-    print(f"{'run':<28}{'wall s':>9}{'cpu s':>9}{'rows/s':>12}{'peak RSS':>11}")
+    print(f"{'run':<30}{'wall s':>9}{'cpu s':>9}{'rows/s':>12}{'peak RSS':>11}")
     for name, r in results.items():
         print(
-            f"{name:<28}{r['seconds']:>9.1f}{r['cpu']:>9.1f}{n / r['seconds']:>12,.0f}"
+            f"{name:<30}{r['seconds']:>9.1f}{r['cpu']:>9.1f}{n / r['seconds']:>12,.0f}"
             f"{r['peak_rss_mb'] / 1024:>9.2f} GB"
         )
     ing = results["ingest (fresh warehouse)"]
     print()
     for name, r in results.items():
-        if name.startswith("read_json"):
+        if name.startswith(("read_json", "floor")):
             print(
                 f"ratio ingest / {name}: wall {ing['seconds'] / r['seconds']:.2f}, "
                 f"cpu {ing['cpu'] / r['cpu']:.2f}"
