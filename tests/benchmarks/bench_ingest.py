@@ -12,6 +12,10 @@ subprocess (so peak RSS is per run):
   same reader, chunks and per-chunk commits, one parse of the envelope and one of the
   properties into the typed columns, appended to the same ``events`` table; no
   validation, quarantine, dedupe, IP truncation, identity or load record;
+* ``checks``    : the loader's staging SQL (every check, the typed columns, IP truncation)
+  as one parallel DuckDB statement over DuckDB's own line reader, written to a fresh
+  database file: no chunks, dedupe, quarantine, identity or line numbers, so a lower
+  bound for any loader that runs these checks in DuckDB;
 * ``ingest``    : ``zantara_nb.ingest.ingest`` into a fresh warehouse file (validation,
   quarantine, dedupe, privacy, typed columns, identity stitching, loads record).
 
@@ -52,6 +56,8 @@ def _child(kind: str, path: str, target: str) -> None:
             con.execute("CHECKPOINT")
         out["rows"] = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
         con.close()
+    elif kind == "checks":
+        out["rows"] = _checks(path, target)
     elif kind == "floor":
         out["rows"] = _floor(path, target)
     else:
@@ -77,38 +83,81 @@ def _child(kind: str, path: str, target: str) -> None:
 
 
 def _floor(path: str, target: str) -> int:
-    """Parse, type and append only (see the module docstring); returns rows written."""
+    """Parse, type and append only (see the module docstring); returns rows written.
+
+    Writes like the loader does (same memory limit, whole row groups on one thread,
+    a commit per chunk) so that the difference to ``ingest`` is the checks alone.
+    """
     from pathlib import Path as P
+    from types import SimpleNamespace
+
+    import pyarrow as pa
 
     from zantara_nb import tracking_plan as tp
+    from zantara_nb.ingest.load import INGEST_MEMORY_LIMIT, _flush
     from zantara_nb.ingest.readers import CHUNK_ROWS, _jsonl_fast, _rechunk
     from zantara_nb.warehouse import Warehouse
 
-    struct = json.dumps(
-        {k: c.sql_type for c in tp.TYPED_COLUMNS for k, _ in c.sources[:1]}, separators=(",", ":")
-    )
-    typed = ", ".join(f"t.{c.sources[0][0]!r}".replace("'", '"') for c in tp.TYPED_COLUMNS)
-    names = ", ".join(c.name for c in tp.TYPED_COLUMNS)
+    struct = {k: c.sql_type for c in tp.TYPED_COLUMNS for k, _ in c.sources[:1]}
+    struct["session_id"] = "VARCHAR"
+    typed = ", ".join(f't."{c.sources[0][0]}" AS {c.name}' for c in tp.TYPED_COLUMNS)
+    sql = f"""
+        SELECT x[1] AS uuid, x[2] AS event, try_cast(x[4] AS TIMESTAMPTZ) AS timestamp,
+            x[3] AS distinct_id, x[3] AS person_id, t.session_id, x[5] AS properties,
+            NULL::VARCHAR AS set_props, NULL::VARCHAR AS anon_distinct_id,
+            NULL::VARCHAR AS ip, {typed}, 1::INTEGER AS load_id
+        FROM (SELECT x, json_transform(x[5], '{json.dumps(struct)}') AS t FROM (
+            SELECT json_extract_string(
+                _raw, ['$.uuid', '$.event', '$.distinct_id', '$.timestamp', '$.properties']) AS x
+            FROM _zn_chunk WHERE json_valid(_raw)))
+        WHERE x[2] IS NOT NULL AND try_cast(x[4] AS TIMESTAMPTZ) IS NOT NULL
+    """
     rows = 0
     with Warehouse(target) as wh:
         con = wh.con
         con.execute("SET preserve_insertion_order = false")
+        con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+        threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+        state = SimpleNamespace(threads=threads, pending=None)
         for chunk in _rechunk(_jsonl_fast(P(path), False), CHUNK_ROWS):
             con.register("_zn_chunk", chunk)
-            con.execute("BEGIN TRANSACTION")
-            rows += con.execute(
-                f"""
-                INSERT INTO events (uuid, event, timestamp, distinct_id, properties, {names})
-                SELECT x[1], x[2], try_cast(x[4] AS TIMESTAMPTZ), x[3], x[5], {typed}
-                FROM (SELECT x, json_transform(x[5], '{struct}') AS t FROM (
-                    SELECT json_extract_string(_raw, ['$.uuid', '$.event', '$.distinct_id',
-                                                      '$.timestamp', '$.properties']) AS x
-                    FROM _zn_chunk WHERE json_valid(_raw)))
-                WHERE x[2] IS NOT NULL AND try_cast(x[4] AS TIMESTAMPTZ) IS NOT NULL
-                """
-            ).fetchall()[0][0]
-            con.execute("COMMIT")
+            new = con.sql(sql).to_arrow_reader(65_536).read_all()
             con.unregister("_zn_chunk")
+            rows += new.num_rows
+            state.pending = new if state.pending is None else pa.concat_tables([state.pending, new])
+            con.execute("BEGIN TRANSACTION")
+            _flush(con, state, final=False)
+            con.execute("COMMIT")
+        con.execute("BEGIN TRANSACTION")
+        _flush(con, state, final=True)
+        con.execute("COMMIT")
+    return rows
+
+
+def _checks(path: str, target: str) -> int:
+    """The staging SQL over the whole file in one statement; returns rows staged."""
+    from datetime import UTC, datetime
+
+    import duckdb
+
+    from zantara_nb.ingest.load import INGEST_MEMORY_LIMIT
+    from zantara_nb.ingest.normalize import envelope, stage_sql
+
+    con = duckdb.connect(target)
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    lines = (
+        "(SELECT 0::BIGINT AS _line, _raw, NULL::VARCHAR AS _parse_error FROM read_csv("
+        f"'{path}', columns = {{'_raw': 'VARCHAR'}}, delim = chr(30), quote = '', "
+        "escape = '', header = false, auto_detect = false))"
+    )
+    env = envelope(path, "posthog-jsonl", "jsonl")
+    sql = stage_sql(env, datetime(2025, 12, 1, tzinfo=UTC), source=lines)
+    con.execute(f"CREATE TABLE staged AS {sql}")
+    con.execute("CHECKPOINT")
+    rows = con.execute("SELECT count(*) FROM staged").fetchall()[0][0]
+    con.close()
     return rows
 
 
@@ -156,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         db.unlink(missing_ok=True)
         results["read_json (fresh db file)"] = _run("read_json", path, str(db))
     for kind, name in (
+        ("checks", "checks: one statement"),
         ("floor", "floor: parse, type, write"),
         ("ingest", "ingest (fresh warehouse)"),
     ):
@@ -165,21 +215,22 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = _run(kind, path, str(wh))
 
     n = args.events
+    ref_name = next(k for k in reversed(list(results)) if k.startswith("read_json"))
+    ref = results[ref_name]
     print()
-    print(f"{'run':<30}{'wall s':>9}{'cpu s':>9}{'rows/s':>12}{'peak RSS':>11}")
+    print(f"ratios (x) are to {ref_name}")
+    print(
+        f"{'run':<30}{'wall s':>9}{'cpu s':>9}{'rows/s':>12}{'peak RSS':>11}"
+        f"{'wall x':>9}{'cpu x':>8}"
+    )
     for name, r in results.items():
         print(
             f"{name:<30}{r['seconds']:>9.1f}{r['cpu']:>9.1f}{n / r['seconds']:>12,.0f}"
-            f"{r['peak_rss_mb'] / 1024:>9.2f} GB"
+            f"{r['peak_rss_mb'] / 1024:>8.2f} GB{r['seconds'] / ref['seconds']:>9.2f}"
+            f"{r['cpu'] / ref['cpu']:>8.2f}"
         )
     ing = results["ingest (fresh warehouse)"]
     print()
-    for name, r in results.items():
-        if name.startswith(("read_json", "floor")):
-            print(
-                f"ratio ingest / {name}: wall {ing['seconds'] / r['seconds']:.2f}, "
-                f"cpu {ing['cpu'] / r['cpu']:.2f}"
-            )
     print(
         f"ingest: {ing['loaded']:,} loaded, {ing['quarantined']:,} quarantined, "
         f"{ing['duplicates']:,} duplicates (adds up: {ing['adds_up']}); "
