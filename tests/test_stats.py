@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
-from zantara_nb.formatting import fmt_int, fmt_pct, fmt_usd
 from zantara_nb.stats import Change, poisson_p, two_proportion_p, wilson
 
 
@@ -35,8 +32,3 @@ def test_change():
     assert c.direction == "up"
     assert Change(5, 0).relative is None and Change(None, 3).direction == "flat"
 
-
-def test_formatting_missing_is_a_dash():
-    assert fmt_pct(None) == "—" and fmt_int(math.nan) == "—"
-    assert fmt_pct(0.1234) == "12.3%" and fmt_int(1234567) == "1,234,567"
-    assert fmt_usd(-3.5) == "-$3.50"

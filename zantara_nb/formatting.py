@@ -38,14 +38,24 @@ def fmt_pct(x: Any, digits: int = 1) -> str:
     return MISSING if is_missing(x) else f"{100 * float(x):.{digits}f}%"
 
 
+def _signed(v: float, digits: int, suffix: str) -> str:
+    """``v`` with a sign; a small non-zero ``v`` gets up to two more decimals, so that a
+    change shown next to an up/down arrow never reads '+0.0'."""
+    d = digits
+    while v and round(abs(v), d) == 0 and d < digits + 2:
+        d += 1
+    return f"{v:+.{d}f}{suffix}"
+
+
 def fmt_pp(x: Any, digits: int = 1) -> str:
-    """A difference of two rates in percentage points: 0.012 -> '+1.2 pp'."""
-    return MISSING if is_missing(x) else f"{100 * float(x):+.{digits}f} pp"
+    """A difference of two rates in percentage points: 0.012 -> '+1.2 pp',
+    0.0004 -> '+0.04 pp'."""
+    return MISSING if is_missing(x) else _signed(100 * float(x), digits, " pp")
 
 
 def fmt_change(x: Any, digits: int = 1) -> str:
-    """A relative change: 0.05 -> '+5.0%'."""
-    return MISSING if is_missing(x) else f"{100 * float(x):+.{digits}f}%"
+    """A relative change: 0.05 -> '+5.0%', 0.0003 -> '+0.03%'."""
+    return MISSING if is_missing(x) else _signed(100 * float(x), digits, "%")
 
 
 def fmt_usd(x: Any, digits: int = 2) -> str:
