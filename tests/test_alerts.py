@@ -142,7 +142,7 @@ def test_rating_rule_at_the_boundary(wh, pos, neg, mean, status):
     r = _row(_eval(wh), "Low Satisfaction Alert")
     assert r["observed"] == pytest.approx(mean)
     assert r["status"] == status
-    assert r["condition"] == "Mean rating < 0.50"
+    assert r["condition"] == "Mean rating (−1 to +1) < 0.50"
 
 
 @pytest.mark.parametrize("n,status", [(100, "ok"), (101, "firing")])

@@ -47,6 +47,7 @@ def _alerts(wh, rules=None, as_of=None):
             "threshold": [3000.0, 100.0, 0.5],
             "status": ["firing", "firing", "ok"],
             "window": ["last 7 days", "last 24 h", "last 7 days"],
+            "detail": [f"812 replies {EVIL}", None, "1,234 feedbacks, 75.0% positive"],
         }
     )
 
@@ -165,6 +166,10 @@ def test_run_email_structure_over_smtp(smtp, run_dir):
     assert EVIL not in html and "&lt;script&gt;" in html
     text = msg.get_body(preferencelist=("plain",)).get_content()
     assert "Weekly active users" in text and "[FIRING] High latency" in text
+    # an alert's detail (what the observed value rests on) beside the value
+    assert "observed 0.50 (1,234 feedbacks, 75.0% positive), threshold" in text
+    assert "observed 140, threshold" in text  # no detail: nothing added
+    assert "1,234 feedbacks, 75.0% positive" in html
     assert "What changed" in text
 
     # the reader reports attached (HTML), nothing else

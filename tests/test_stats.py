@@ -31,4 +31,3 @@ def test_change():
     assert c.absolute == 10 and c.relative == pytest.approx(0.1) and c.significant
     assert c.direction == "up"
     assert Change(5, 0).relative is None and Change(None, 3).direction == "flat"
-

@@ -137,7 +137,7 @@ METRICS: dict[str, AlertMetric] = {
         ),
         AlertMetric(
             "mean_rating",
-            "Mean rating",
+            "Mean rating (−1 to +1)",
             "ratio",
             "satisfaction",
             "net_score",

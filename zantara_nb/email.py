@@ -413,6 +413,7 @@ def _alert_views(d: Digest) -> list[dict[str, str]]:
                 "observed": _alert_value(a.get("observed"), a.get("unit")),
                 "threshold": _alert_value(a.get("threshold"), a.get("unit")),
                 "window": str(a.get("window") or "—"),
+                "detail": "" if is_missing(a.get("detail")) else str(a.get("detail") or ""),
                 "status": status,
                 "colour": {"firing": DOWN, "ok": UP}.get(status, NEUTRAL),
             }
@@ -642,8 +643,9 @@ def _run_text(d: Digest, ctx: Mapping[str, Any], cards: list[dict[str, str]]) ->
         lines.append(ctx["alerts_message"])
     for a in ctx["alerts"]:
         lines.append(
-            f"  [{a['status'].upper()}] {a['name']}: {a['condition']} — observed {a['observed']}, "
-            f"threshold {a['threshold']}, {a['window']}"
+            f"  [{a['status'].upper()}] {a['name']}: {a['condition']} — observed {a['observed']}"
+            + (f" ({a['detail']})" if a["detail"] else "")
+            + f", threshold {a['threshold']}, {a['window']}"
         )
     lines += ["", "Full reports"]
     lines += [f"  {r['name']}: {r['href']}" for r in ctx["links"]]
