@@ -152,3 +152,23 @@ def test_chart_is_an_img_with_alt_text_and_no_repeated_ticks():
     labels = [ax.yaxis.get_major_formatter()(v, i) for i, v in enumerate(ax.get_yticks())]
     assert len(set(labels)) == len(labels), labels
     assert not plt.get_fignums()  # the figure was closed
+
+
+def test_alerts_table_counts_firing_rules_and_shows_what_they_rest_on():
+    df = pd.DataFrame(
+        {
+            "name": ["Low satisfaction <b>", "High latency"],
+            "condition": ["Mean rating (−1 to +1) < 0.50", "P95 latency > 3,000 ms"],
+            "observed": [0.45, 2326.0],
+            "threshold": [0.5, 3000.0],
+            "status": ["firing", "ok"],
+            "window": ["7d", "7d"],
+            "detail": ["1,234 feedbacks, 72.3% positive", "5,264 replies"],
+        }
+    )
+    html = report.alerts_table(SimpleNamespace(df=df)).data
+    assert "1 alert firing." in html and "alert(s)" not in html
+    assert "1,234 feedbacks, 72.3% positive" in html
+    assert "Low satisfaction &lt;b&gt;" in html  # escaped
+    two = report.alerts_table(SimpleNamespace(df=df.assign(status="firing"))).data
+    assert "2 alerts firing." in two

@@ -457,7 +457,7 @@ def targets_table(k):
     return _html(head + table_html(df, style))
 
 
-_ALERT_COLS = ["name", "condition", "observed", "threshold", "status", "window"]
+_ALERT_COLS = ["name", "condition", "observed", "threshold", "status", "window", "detail"]
 
 
 def alerts_table(alerts):
@@ -483,7 +483,7 @@ def alerts_table(alerts):
         return "color:#888"
 
     if firing:
-        note = banner(f"{firing} alert(s) firing.", "warning").data
+        note = banner(f"{firing} alert{'' if firing == 1 else 's'} firing.", "warning").data
     else:
         note = banner("No alert is firing.", "info").data
     return _html(note + table_html(shown, style))
