@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import charts, config
 from .formatting import MISSING, fmt, fmt_change, fmt_pp, fmt_usd, is_missing
-from .results import header_html
+from .results import header_html, more_rows
 from .scope import last_complete_period
 
 # -- the report context ----------------------------------------------------------------
@@ -253,7 +253,7 @@ def show(
         shown = shown[[c for c in columns if c in shown.columns]]
     more = ""
     if max_rows is not None and len(df) > max_rows:
-        more = f"<div style='color:#666'>… {len(df) - max_rows:,} more rows</div>"
+        more = f"<div style='color:#666'>… {more_rows(len(df) - max_rows)}</div>"
     return _html(head + table_html(shown) + more)
 
 

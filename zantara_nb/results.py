@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from . import charts
-from .formatting import fmt, fmt_int, fmt_pct
+from .formatting import MISSING, fmt, fmt_int, fmt_pct, is_missing
 from .scope import Scope
 from .stats import Interval, wilson
 
@@ -35,17 +35,25 @@ _header = header_html  # old private name, kept for modules still importing it
 
 
 def format_frame(df: pd.DataFrame, units: dict[str, str]) -> pd.DataFrame:
-    """A copy of ``df`` with each column formatted for its unit (dates as YYYY-MM-DD)."""
+    """A copy of ``df`` with each column formatted for its unit (dates as YYYY-MM-DD,
+    flags as yes/no)."""
     out = df.copy()
     for col in out.columns:
         unit = units.get(col)
         if unit:
             out[col] = [fmt(v, unit) for v in out[col]]
+        elif pd.api.types.is_bool_dtype(out[col]):
+            out[col] = [MISSING if is_missing(v) else "yes" if v else "no" for v in out[col]]
         elif pd.api.types.is_datetime64_any_dtype(out[col]):
             out[col] = out[col].dt.strftime("%Y-%m-%d")
         elif pd.api.types.is_float_dtype(out[col]):
             out[col] = [fmt(v, "number") for v in out[col]]
     return out
+
+
+def more_rows(n: int) -> str:
+    """'1 more row', '1,234 more rows': the note under a cut table."""
+    return f"{n:,} more row{'' if n == 1 else 's'}"
 
 
 @dataclass
@@ -88,7 +96,7 @@ class MetricResult:
             else self.formatted(60).to_html(index=False, border=0, escape=True)
         )
         more = (
-            f"<div style='color:#666'>… {len(self.df) - 60:,} more rows</div>"
+            f"<div style='color:#666'>… {more_rows(len(self.df) - 60)}</div>"
             if len(self.df) > 60
             else ""
         )
