@@ -388,3 +388,77 @@ def test_subject_template_and_header_injection(run_dir):
     raw = build_run_message(run_dir, evil, sender=SENDER).as_bytes()
     parsed = _parse(raw)
     assert parsed["Bcc"] is None and parsed["Subject"].startswith("Report Bcc: victim")
+
+
+def _with_images_inline(msg) -> str:
+    """The HTML body with its cid: images as data: URIs (for a browser outside a mail app)."""
+    import base64
+
+    html = _html(msg)
+    for part in msg.walk():
+        cid = part.get("Content-ID")
+        if cid and part.get_content_type() == "image/png":
+            data = base64.b64encode(part.get_content()).decode()
+            html = html.replace(f"cid:{cid.strip('<>')}", f"data:image/png;base64,{data}")
+    return html
+
+
+def test_layout_is_fluid_with_a_fixed_width_for_outlook(run_dir):
+    msg = _parse(build_run_message(run_dir, PARAMS, sender=SENDER).as_bytes())
+    html = _html(msg)
+    # the sheet: 100% wide up to 640 px; Outlook (Word) ignores max-width, so a
+    # conditional 640 px table holds it there
+    sheet = re.search(r'<table class="sheet"[^>]*>', html)[0]
+    assert 'width="100%"' in sheet and re.search(r"max-width: ?640px", sheet)
+    assert '<!--[if mso]><table role="presentation" width="640"' in html
+    assert "<![endif]-->" in html
+    # charts scale down, and keep a width attribute for Outlook
+    imgs = re.findall(r"<img [^>]*>", html)
+    assert imgs and all('width="600"' in i and "width: 100%" in i for i in imgs)
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("chrome")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium here (apt install chromium)")
+@pytest.mark.parametrize("width", [360, 1000])
+def test_email_fits_a_phone_and_a_desktop_in_chromium(run_dir, tmp_path, width):
+    """Laid out by a real browser engine in a frame ``width`` px wide (headless Chromium's
+    window is at least 500 px), the e-mail does not scroll sideways and every image loads."""
+    import html as html_lib
+
+    msg = _parse(build_run_message(run_dir, PARAMS, sender=SENDER).as_bytes())
+    page = tmp_path / "frame.html"
+    page.write_text(
+        f'<iframe id="m" width="{width}" height="900" style="border: 0" '
+        f'srcdoc="{html_lib.escape(_with_images_inline(msg))}"></iframe>'
+        "<script>window.onload = () => { const d = document.getElementById('m')"
+        ".contentDocument; document.title = 'W' + d.documentElement.scrollWidth + 'x' + "
+        "[...d.images].filter(i => !i.complete || !i.naturalWidth).length; };</script>"
+    )
+    out = subprocess.run(
+        [
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1200,1000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    m = re.search(r"<title>W(\d+)x(\d+)</title>", out)
+    assert m, out[-500:]
+    scroll, broken = int(m.group(1)), int(m.group(2))
+    assert scroll <= width, f"{scroll} px wide in a {width} px frame: scrolls sideways"
+    assert broken == 0
