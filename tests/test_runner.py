@@ -428,3 +428,32 @@ def test_helper_params_lift_notebook_parameters(tmp_path):
     assert hp["suite"] == "tiny" and hp["filters"] == {"country": "ID"}
     assert hp["alerts"] == [{"name": "x"}] and hp["email"]["to"] == ["a@example.com"]
     assert hp["period"] == "week" and hp["timezone"]
+
+
+def test_kernel_shutdown_sends_no_interrupt(tmp_path):
+    """jupyter_client interrupts a kernel before asking it to shut down; a kernel inside
+    a message handler then logs "KeyboardInterrupt caught in kernel" on the run's console.
+    Our manager shuts down with the request alone; interrupting still works otherwise."""
+    import asyncio
+    import signal
+
+    name, _ = runner.choose_kernel("python3")
+    km = runner._kernel_manager_class(tmp_path)(kernel_name=name)
+    signals: list[int] = []
+
+    async def scenario() -> None:
+        await km.start_kernel()
+        send = km.provisioner.send_signal
+
+        async def spy(signum: int) -> None:
+            signals.append(signum)
+            await send(signum)
+
+        km.provisioner.send_signal = spy
+        await km.interrupt_kernel()  # an interrupt asked for is still sent
+        assert signals == [signal.SIGINT]
+        await km.shutdown_kernel()
+        assert not await km.is_alive()
+
+    asyncio.run(scenario())
+    assert signals == [signal.SIGINT]  # none from the shutdown

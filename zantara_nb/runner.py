@@ -195,6 +195,23 @@ def _kernel_manager_class(cwd: Path | None = None):
         def _encrypt_default(self) -> str:
             return "auto" if zmq.has("curve") else "disabled"
 
+        _quiet_shutdown = False
+
+        async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+            """Shut down without the SIGINT jupyter_client sends first: the shutdown
+            request follows anyway (a kill if it is not answered), and a kernel that is
+            inside a message handler when the signal lands logs a spurious
+            "KeyboardInterrupt caught in kernel" on the report's console."""
+            self._quiet_shutdown = True
+            try:
+                await super().shutdown_kernel(now=now, restart=restart)
+            finally:
+                self._quiet_shutdown = False
+
+        async def _async_interrupt_kernel(self) -> None:
+            if not self._quiet_shutdown:
+                await super()._async_interrupt_kernel()
+
         async def _async_pre_start_kernel(self, **kw: Any):
             env = dict(kw.pop("env", None) or os.environ)
             env.update(KERNEL_ENV)
