@@ -89,15 +89,28 @@ def test_result_and_truth(small):
     assert truth.start == SMALL["start"] and truth.end == SMALL["end"]
     assert truth.timezone == "Asia/Jakarta"
     assert truth.as_of == "2026-04-26T17:00:00Z"  # end at local midnight, in UTC
+    start = datetime(2026, 3, 1, 17, tzinfo=UTC)
     with _con(result.files) as con:
         n, lo, hi = con.execute(
-            "SELECT count(*), min(timestamp), max(timestamp) FROM ev"
+            "SELECT count(*), min(timestamp) FILTER (WHERE event <> 'subscription_started'), "
+            "max(timestamp) FROM ev"
         ).fetchone()
         cols = [r[0] for r in con.execute("DESCRIBE ev").fetchall()]
+        # billing history: only starts of subscriptions still open at start, one per person
+        before, people, cancelled_before = con.execute(
+            """
+            SELECT count(*), count(DISTINCT distinct_id),
+                   count(*) FILTER (WHERE EXISTS (
+                       SELECT 1 FROM ev c WHERE c.event = 'subscription_cancelled'
+                         AND c.distinct_id = s.distinct_id AND c.timestamp < ?))
+            FROM ev s WHERE event = 'subscription_started' AND timestamp < ?
+            """,
+            [start, start],
+        ).fetchone()
     assert n == result.events
     assert cols == ["uuid", "event", "distinct_id", "person_id", "properties", "timestamp", "set"]
-    start = datetime(2026, 3, 1, 17, tzinfo=UTC)
     assert start <= lo and hi < datetime(2026, 4, 26, 17, tzinfo=UTC)
+    assert before > 0 and people == before and cancelled_before == 0
     # about the requested size: persons with a message in the last 30 days
     assert abs(truth.mau["last_30_days"] - 300) < 60
 

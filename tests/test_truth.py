@@ -58,3 +58,19 @@ def test_satisfaction_by_category_recovers_planted_truth(demo):
         row = df.loc[cat]
         assert (row["positive"], row["feedbacks"]) == (spec["positive"], spec["feedbacks"]), cat
         assert _within(row["share_positive"], spec["p_positive"], int(row["feedbacks"])), cat
+
+
+def test_mrr_recovers_planted_truth(demo):
+    """MRR opens at the subscriptions carried over from before the range (their
+    ``subscription_started`` is the demo's billing history) and ends at those open at
+    ``as_of``; movements add up from one to the other."""
+    from zantara_nb import revenue
+
+    wh, truth, scope = demo
+    planted = truth.mrr
+    assert planted["open_at_start"] > 0
+    moves = revenue.mrr_movements(wh, **scope).df
+    assert moves["starting_mrr"].iloc[0] == pytest.approx(planted["at_start"], abs=0.01)
+    r = revenue.mrr(wh, **scope)
+    assert r.extra["mrr_as_of"] == pytest.approx(planted["at_end"], abs=0.01)
+    assert moves["ending_mrr"].iloc[-1] == pytest.approx(planted["at_end"], abs=0.01)

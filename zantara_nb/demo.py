@@ -34,6 +34,10 @@ identified later), a few clients send forbidden ids (``guest``, ``null``,
 Users who signed up before ``start`` are simulated too (a warm-up of 240 days), so
 the range opens with a realistic active base rather than an empty product; their
 first session in the range re-identifies them (``$identify`` with person properties).
+Every event lies in the range except the billing history: the ``subscription_started``
+of each subscription that began in the warm-up and is still open at ``start`` (MRR is
+built from all history, so without them it would open at 0); their renewals' failed
+payments and cancellations follow in the range.
 
 Size: the signup rate is calibrated (simulate generously, then thin persons at
 random) so that the persons with a ``message_sent`` in the last 30 days of the
@@ -476,13 +480,16 @@ class _Sink:
         props: dict[str, Any],
         set_props: dict[str, Any] | None = None,
         keep: dict[str, np.ndarray] | None = None,
+        history: bool = False,
     ) -> int:
-        """Add one block of ``event``; rows outside [lo, hi) are dropped. Returns rows kept.
+        """Add one block of ``event``; rows outside [lo, hi) are dropped (with ``history``,
+        only rows at or after hi). Returns rows kept.
 
         Rows are kept in time order so that merging the blocks reads each sequentially.
         """
         ts_us = np.round(np.asarray(ts, dtype=np.float64) * 1e6).astype(np.int64)
-        idx = np.flatnonzero((ts_us >= self.lo_us) & (ts_us < self.hi_us))
+        lo = np.iinfo(np.int64).min if history else self.lo_us
+        idx = np.flatnonzero((ts_us >= lo) & (ts_us < self.hi_us))
         idx = idx[np.argsort(ts_us[idx], kind="stable")]
         n = len(idx)
         if n == 0:
@@ -1518,20 +1525,25 @@ class _Generator:
         P, sub = self.P, self.sub
         t0 = P["t0"]
         ts_all = sub["t_sub"]
-        j = np.flatnonzero((ts_all >= self.start_ts) & (ts_all < self.end_ts))
+        fresh = (ts_all >= self.start_ts) & (ts_all < self.end_ts)
+        # billing history: subscriptions started in the warm-up and still open at start
+        # keep their start event (before the range), so MRR opens at its true level
+        held = (ts_all < self.start_ts) & (sub["t_cancel"] >= self.start_ts)
+        j = np.flatnonzero(fresh | held)
         ts = ts_all[j]
         plan = sub["plan"][j]
         plans = ("free", "pro", "enterprise")
         yearly = sub["yearly"][j].astype(np.int32)
         price = sub["price"][j]
+        new = fresh[j]
         self._page_views(
             rng,
-            ts - sub["pricing_lead"][j],
-            j,
+            ts[new] - sub["pricing_lead"][j[new]],
+            j[new],
             "/pricing",
             "https://zantara.example/chat",
-            P["device1"][j],
-            j,
+            P["device1"][j[new]],
+            j[new],
         )
         self.sink.add(
             "subscription_started",
@@ -1546,11 +1558,12 @@ class _Generator:
                 **self._server(j),
             },
             set_props={"plan": _Cat(plans, plan)},
+            history=True,
         )
         t_cancel = sub["t_cancel"][j]
         t_fail = sub["t_fail"][j]
         renewal = t_fail < t_cancel
-        checkout = sub["checkout_failed"][j]
+        checkout = sub["checkout_failed"][j] & new
         jf = np.concatenate([np.flatnonzero(renewal), np.flatnonzero(checkout)])
         t_pf = np.concatenate(
             [t_fail[renewal], ts[checkout] - sub["pricing_lead"][j[checkout]] / 4]
@@ -1735,6 +1748,25 @@ class _Generator:
             "within 30 days of signup (converters start 1 h..29.5 d after signup, later "
             "converters only after 31 d); p is the expected unconditional rate"
         )
+        # MRR: subscriptions open at an instant (one per person; a yearly price is /12)
+        S = self.sub
+        monthly = np.where(S["yearly"], S["price"] / 12.0, S["price"])
+
+        def open_at(t: float) -> np.ndarray:
+            return (S["t_sub"] <= t) & (t < S["t_cancel"])
+
+        mrr = {
+            "at_start": round(float(monthly[open_at(self.start_ts)].sum()), 6),
+            "open_at_start": int(open_at(self.start_ts).sum()),
+            "at_end": round(float(monthly[open_at(self.end_ts)].sum()), 6),
+            "open_at_end": int(open_at(self.end_ts).sum()),
+            "definition": (
+                "sum of monthly prices (yearly / 12) of subscriptions started and not "
+                "cancelled at the range start / at as_of; the ones open at start were "
+                "started in the warm-up and their subscription_started is written (billing "
+                "history, before the range)"
+            ),
+        }
         # satisfaction: feedback written whose message_sent is written too
         M = self.messages
         written = lambda t: (t >= start_us) & (t < as_of_us)  # noqa: E731
@@ -1893,6 +1925,7 @@ class _Generator:
             incidents=self._incident_truth(),
             events={"total": int(sum(counts.values())), "by_event": counts},
             files=[p.name for p in files],
+            mrr=mrr,
         )
 
     def _incident_truth(self) -> dict[str, Any]:

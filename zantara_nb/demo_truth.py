@@ -181,6 +181,7 @@ class GroundTruth:
     incidents: dict[str, Any]
     events: dict[str, Any]
     files: list[str]
+    mrr: dict[str, Any] = field(default_factory=dict)
 
     # -- shortcuts ----------------------------------------------------------------------
 
