@@ -324,6 +324,16 @@ def test_history_shorter_than_four_weeks_is_not_evaluated(wh):
     assert not p["evaluated"].any() and p["expected"].isna().all()
 
 
+def test_a_backfill_of_other_events_does_not_make_earlier_days_zeros(wh):
+    # billing history loaded with the product data: a subscription started months
+    # before the first message; the days between are still not observed
+    _fixture(wh, refs=(120, 130), ref_days=REFS[2:])
+    add_events(wh, [ev("old", "subscription_started", pd.Timestamp("2025-10-01 10:00+07:00"))])
+    res = anomalies(wh, **ONE_DAY)
+    assert res.df.empty
+    assert not res.extra["points"]["evaluated"].any()
+
+
 def test_default_window_is_28_days_ending_at_as_of(wh):
     _fixture(wh)
     res = anomalies(wh, as_of=AS_OF)

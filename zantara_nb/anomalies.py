@@ -64,7 +64,9 @@ satisfaction 50 feedbacks, messages per category or per country 100.
 Choices METRICS.md leaves open
 ------------------------------
 - **Not observed is not zero.** A day not over at ``as_of`` has no value; days before the
-  warehouse's first event (any event, any filter) are not observed either. A point is
+  warehouse's first event of the kinds the series read (:data:`SOURCE_EVENTS`, any
+  filter) are not observed either, so a backfill of other events (billing history)
+  does not turn earlier days into zeros. A point is
   evaluated only when the day and all four reference days are observed and have a value
   (a rate or P95 of a day without its denominator has none); otherwise ``expected`` and
   ``z`` are missing and it is never flagged. Count series are 0 on observed days without
@@ -105,10 +107,10 @@ import numpy as np
 import pandas as pd
 from typing_extensions import Unpack
 
-from . import active, charts, health
+from . import active, charts, config, health
 from .formatting import fmt, fmt_change, fmt_num
 from .results import MetricResult, format_frame, header_html
-from .scope import Scope, ScopeArgs, is_person_key, resolve
+from .scope import Scope, ScopeArgs, is_person_key, resolve, sql_list
 
 #: Weeks of same-weekday history behind each expected value.
 REFERENCE_WEEKS = 4
@@ -625,9 +627,24 @@ def _calendar(first: date, end: date) -> pd.DatetimeIndex:
     ).astype("datetime64[ns]")
 
 
+#: Events the series are built from (with the active events): the observed days begin
+#: at the first of them, so a backfill of other events (billing history, say) does not
+#: turn the days before the product data into zeros.
+SOURCE_EVENTS = (
+    "message_sent",
+    "message_received",
+    "$ai_generation",
+    "error_occurred",
+    "feedback_given",
+    "user_signed_up",
+)
+
+
 def _observed_window(wh, sc: Scope) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """Local days observed: from the day of the first event to the last day over by as_of."""
-    first = wh.scalar("SELECT min(timestamp) FROM events")
+    """Local days observed: from the day of the first event the series are built from
+    (:data:`SOURCE_EVENTS` and the default active event) to the last day over by as_of."""
+    sources = list(dict.fromkeys((*SOURCE_EVENTS, config.DEFAULT_ACTIVE_EVENT)))
+    first = wh.scalar(f"SELECT min(timestamp) FROM events WHERE event IN ({sql_list(sources)})")
     open_day = sc.as_of.astimezone(sc.zone).date()  # the day as_of falls in is not over
     if first is None:
         return pd.Timestamp(open_day), pd.Timestamp(open_day)
