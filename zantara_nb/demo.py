@@ -1535,15 +1535,15 @@ class _Generator:
         plans = ("free", "pro", "enterprise")
         yearly = sub["yearly"][j].astype(np.int32)
         price = sub["price"][j]
-        new = fresh[j]
+        in_range = fresh[j]  # the rest is billing history
         self._page_views(
             rng,
-            ts[new] - sub["pricing_lead"][j[new]],
-            j[new],
+            ts[in_range] - sub["pricing_lead"][j[in_range]],
+            j[in_range],
             "/pricing",
             "https://zantara.example/chat",
-            P["device1"][j[new]],
-            j[new],
+            P["device1"][j[in_range]],
+            j[in_range],
         )
         self.sink.add(
             "subscription_started",
@@ -1563,7 +1563,7 @@ class _Generator:
         t_cancel = sub["t_cancel"][j]
         t_fail = sub["t_fail"][j]
         renewal = t_fail < t_cancel
-        checkout = sub["checkout_failed"][j] & new
+        checkout = sub["checkout_failed"][j] & in_range
         jf = np.concatenate([np.flatnonzero(renewal), np.flatnonzero(checkout)])
         t_pf = np.concatenate(
             [t_fail[renewal], ts[checkout] - sub["pricing_lead"][j[checkout]] / 4]
