@@ -3,9 +3,9 @@
     .venv/bin/python notebooks/make_notebooks.py
 
 The notebooks are thin: every cell is a few lines calling ``zantara_nb`` (logic lives in
-the package, notebook helpers in ``zantara_nb.report``). Each has a cell tagged
+the package, notebook helpers in ``zantara_nb.reporting.report``). Each has a cell tagged
 ``parameters`` (papermill injects the run's values after it), a title, a summary
-paragraph from ``zantara_nb.narrative``, tables and charts. Edit here and re-run, or edit
+paragraph from ``zantara_nb.reporting.narrative``, tables and charts. Edit here and re-run, or edit
 a notebook in JupyterLab and clear its outputs before committing. A new notebook (e.g.
 ``04_query_patterns.ipynb``) is one more file here plus one line under ``notebooks:`` in
 ``parameters/weekly.yaml``.
@@ -33,7 +33,7 @@ targets = None  # targets file; None: parameters/targets.yaml"""
 
 SETUP = """\
 import zantara_nb as z
-from zantara_nb import narrative, report
+from zantara_nb.reporting import narrative, report
 
 rep = report.setup(as_of, period, timezone, warehouse, filters, thresholds, targets)
 report.title(rep, {title!r}, {subtitle!r})"""
@@ -204,7 +204,7 @@ def query_patterns() -> list:
             "mean latency, cost and sources of their replies."
         ),
         code(
-            "from zantara_nb import churn, experiments, queries, segments\n\n"
+            "from zantara_nb.insights import churn, experiments, queries, segments\n\n"
             "cats = queries.top_categories(rep.wh, **rep.period_kw())\n"
             "display(report.chart(cats), report.show(cats))"
         ),

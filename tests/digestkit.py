@@ -88,7 +88,7 @@ def make_run_dir(
     as_of: str = AS_OF,
     failed: bool = False,
 ) -> Path:
-    """A run folder shaped as zantara_nb.runner writes it: manifest.json, pages, digest.
+    """A run folder shaped as zantara_nb.reporting.runner writes it: manifest.json, pages, digest.
 
     Notebook pages sit in the run folder: ``<name>.html`` (reader, code-free) and
     ``<name>.analyst.html``; the manifest lists them under each notebook's ``outputs``.

@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from zantara_nb.identity import stitch
-from zantara_nb.tracking_plan import TYPED_COLUMNS
+from zantara_nb.warehouse.identity import stitch
+from zantara_nb.warehouse.tracking_plan import TYPED_COLUMNS
 
 
 def ev(

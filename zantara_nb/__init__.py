@@ -7,13 +7,20 @@
 >>> z.funnel(wh, z.SEED_FUNNEL)              #   filters={...}, breakdown="country"
 >>> z.retention(wh, period="week").heatmap()
 >>> z.kpis(wh, period="week")
+>>> print(z.dau(wh).sql)                     # every result carries the SQL it ran
 
-Modules, one concern each: ``active`` (DAU/WAU/MAU, North Star, stickiness, lifecycle,
-engagement), ``inputs`` (activation, week-2 retention, paid conversion), ``retention``
-(cohorts, N-day retention, churn), ``funnels``, ``revenue`` (MRR, movements, NPS),
-``health`` (latency, errors, cost, satisfaction, LLM usage), ``kpis``, ``anomalies``
-(``detect_anomalies``, ``explain``), ``alerts`` (``evaluate_alerts``); ``ingest``,
-``identity``, ``demo`` for data. Definitions: ``docs/`` and ``shared/METRICS.md``.
+How the code is organised (each folder's docstring says what it may import):
+
+- ``warehouse/``: the :class:`Warehouse`, its engines and SQL dialects, schema,
+  identity stitching, the metric scope and the tracking plan.
+- ``ingest/``: loaders from files into the warehouse (validation, quarantine, dedupe).
+- ``metrics/``: one function per METRICS.md number (active, inputs, retention, funnels,
+  revenue, health, kpis) and the typed results they return.
+- ``insights/``: query patterns, churn, segments, experiments, anomalies, alerts.
+- ``reporting/``: suites, notebook runs, rendering, digest, e-mail, schedule.
+- ``display/``: formatting and charts; ``demo/``: demo data with planted truth.
+
+Definitions: ``docs/`` and ``shared/METRICS.md``.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -23,8 +30,13 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-from . import active, alerts, anomalies, classify, funnels, health, inputs, queries, revenue  # noqa: E402
-from .active import (  # noqa: E402
+from .insights import alerts, anomalies, churn, classify, experiments, queries, segments  # noqa: E402
+from .insights.alerts import evaluate_alerts  # noqa: E402
+from .insights.anomalies import anomalies as detect_anomalies  # noqa: E402
+from .insights.anomalies import explain  # noqa: E402
+from .insights.queries import distribution, low_satisfaction, sessions, top_categories, trending  # noqa: E402
+from .metrics import active, funnels, health, inputs, revenue  # noqa: E402
+from .metrics.active import (  # noqa: E402
     active_users,
     dau,
     engagement,
@@ -36,11 +48,8 @@ from .active import (  # noqa: E402
     stickiness_distribution,
     wau,
 )
-from .alerts import evaluate_alerts  # noqa: E402
-from .anomalies import anomalies as detect_anomalies  # noqa: E402
-from .anomalies import explain  # noqa: E402
-from .funnels import SEED_FUNNEL, Exclusion, FunnelSpec, Step, funnel  # noqa: E402
-from .health import (  # noqa: E402
+from .metrics.funnels import SEED_FUNNEL, Exclusion, FunnelSpec, Step, funnel  # noqa: E402
+from .metrics.health import (  # noqa: E402
     cost_per_1k,
     cost_per_active_user,
     error_rate,
@@ -49,12 +58,36 @@ from .health import (  # noqa: E402
     p95_latency,
     satisfaction,
 )
-from .inputs import activation, activation_series, paid_conversion, week2_retention  # noqa: E402
-from .kpis import kpis  # noqa: E402  (the function; the module stays importable by path)
-from .queries import distribution, low_satisfaction, sessions, top_categories, trending  # noqa: E402
-from .retention import churn_rate, nday_retention, retention  # noqa: E402
-from .revenue import mrr, mrr_movements, nps  # noqa: E402
+from .metrics.inputs import activation, activation_series, paid_conversion, week2_retention  # noqa: E402
+from .metrics.kpis import kpis  # noqa: E402  (the function; the module stays importable by path)
+from .metrics.retention import churn_rate, nday_retention, retention  # noqa: E402
+from .metrics.revenue import mrr, mrr_movements, nps  # noqa: E402
 from .warehouse import Warehouse  # noqa: E402
+
+#: Module names from before the code moved into subpackages (``zantara_nb.report`` is now
+#: ``zantara_nb.reporting.report``), resolved on first use so old notebooks keep working.
+_MOVED = {
+    "narrative": "reporting.narrative",
+    "report": "reporting.report",
+    "digest": "reporting.digest",
+    "charts": "display.charts",
+    "formatting": "display.formatting",
+    "results": "metrics.results",
+    "stats": "metrics.stats",
+    "scope": "warehouse.scope",
+    "identity": "warehouse.identity",
+    "privacy": "warehouse.privacy",
+    "tracking_plan": "warehouse.tracking_plan",
+}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{_MOVED[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "SEED_FUNNEL",
@@ -72,7 +105,10 @@ __all__ = [
     "detect_anomalies",
     "evaluate_alerts",
     "explain",
+    "churn",
     "churn_rate",
+    "experiments",
+    "segments",
     "classify",
     "distribution",
     "low_satisfaction",

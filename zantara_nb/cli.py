@@ -32,7 +32,7 @@ def _parse_mapping(items: Sequence[str] | None) -> dict[str, str] | None:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from .ingest import IngestError, ingest
-    from .warehouse import Warehouse
+    from .warehouse.connection import Warehouse
 
     with Warehouse(args.warehouse) as wh:
         failed = 0
@@ -52,7 +52,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from . import config
-    from .warehouse import Warehouse
+    from .warehouse.connection import Warehouse
 
     path = config.warehouse_path(args.warehouse)
     if not path.exists():
@@ -67,8 +67,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_stitch(args: argparse.Namespace) -> int:
-    from .identity import stitch
-    from .warehouse import Warehouse
+    from .warehouse.connection import Warehouse
+    from .warehouse.identity import stitch
 
     with Warehouse(args.warehouse) as wh:
         print(stitch(wh))
@@ -77,8 +77,8 @@ def cmd_stitch(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from . import config
-    from .demo import DemoConfig, load_demo
-    from .warehouse import Warehouse
+    from .demo.generate import DemoConfig, load_demo
+    from .warehouse.connection import Warehouse
 
     path = config.warehouse_path(args.warehouse)
     if path.exists() and not args.force:
@@ -117,7 +117,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runner import run_suite
+    from .reporting.runner import run_suite
 
     res = run_suite(
         args.params,
@@ -134,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from .schedule import main as schedule_main
+    from .reporting.schedule import main as schedule_main
 
     return schedule_main(
         args.params or None,
@@ -148,7 +148,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 def cmd_email(args: argparse.Namespace) -> int:
     from . import config
-    from .email import build_run_message, send_run_email
+    from .reporting.email import build_run_message, send_run_email
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():

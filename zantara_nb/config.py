@@ -19,6 +19,12 @@ from typing import Any
 import yaml
 
 DEFAULT_WAREHOUSE = Path("data") / "zantara.duckdb"
+#: The project checkout (``notebooks/``, ``parameters/`` beside the package).
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+#: The parameters folder: report suites, targets, alert rules, assumptions.
+PARAMETERS_DIR = PROJECT_ROOT / "parameters"
+#: The parameterised notebooks.
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 DEFAULT_TIMEZONE = "Asia/Jakarta"
 #: Events counted as "active" unless a report says otherwise (METRICS.md section 1).
 DEFAULT_ACTIVE_EVENT = "message_sent"

@@ -7,7 +7,7 @@ For each seed, two demo data sets are generated and loaded (``zantara_nb.demo``)
 with the planted incidents (a latency regression day, an error-burst hour, a category
 spike day) and one without (``incidents=False``). ``anomalies()`` then runs over every
 day that has 4 weeks of history (range start + 28 days to the end). Scoring
-(:func:`zantara_nb.anomalies.truth_check`):
+(:func:`zantara_nb.insights.anomalies.truth_check`):
 
 - an incident is *found* when its main series is flagged on its day (P95 latency; the
   error count; the spiking category's message count) -> recall = found / planted;
@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from zantara_nb import Warehouse  # noqa: E402
-from zantara_nb.anomalies import anomalies, truth_check  # noqa: E402
 from zantara_nb.demo import DemoConfig, GroundTruth, load_demo  # noqa: E402
+from zantara_nb.insights.anomalies import anomalies, truth_check  # noqa: E402
 
 
 def _pct(x: float | None) -> str:

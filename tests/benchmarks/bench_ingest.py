@@ -93,10 +93,10 @@ def _floor(path: str, target: str) -> int:
 
     import pyarrow as pa
 
-    from zantara_nb import tracking_plan as tp
     from zantara_nb.ingest.load import INGEST_MEMORY_LIMIT, _flush
     from zantara_nb.ingest.readers import CHUNK_ROWS, _jsonl_fast, _rechunk
     from zantara_nb.warehouse import Warehouse
+    from zantara_nb.warehouse import tracking_plan as tp
 
     struct = {k: c.sql_type for c in tp.TYPED_COLUMNS for k, _ in c.sources[:1]}
     struct["session_id"] = "VARCHAR"

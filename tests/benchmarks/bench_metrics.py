@@ -31,9 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from zantara_nb import Warehouse, active, funnels, health, queries  # noqa: E402
-from zantara_nb.kpis import kpis  # noqa: E402
-from zantara_nb.retention import retention  # noqa: E402
+from zantara_nb import Warehouse  # noqa: E402
+from zantara_nb.insights import queries  # noqa: E402
+from zantara_nb.metrics import active, funnels, health  # noqa: E402
+from zantara_nb.metrics.kpis import kpis  # noqa: E402
+from zantara_nb.metrics.retention import retention  # noqa: E402
 
 BASELINE = "DAU (raw SQL)"
 TARGETS = {
@@ -162,7 +164,7 @@ def main() -> None:
         f"{n:,} events, {start} -> {end}, threads={wh.scalar('SELECT current_setting(' + repr('threads') + ')')}"
     )
 
-    from zantara_nb.scope import resolve
+    from zantara_nb.warehouse.scope import resolve
 
     sc = resolve(wh, **rng)
     raw_dau = (

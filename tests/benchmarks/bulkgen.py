@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from zantara_nb import Warehouse  # noqa: E402
-from zantara_nb.identity import stitch  # noqa: E402
+from zantara_nb.warehouse.identity import stitch  # noqa: E402
 
 START = "2026-05-25 00:00:00+00"
 DAYS = 182

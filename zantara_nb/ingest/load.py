@@ -42,7 +42,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import tracking_plan as tp
+from ..warehouse import tracking_plan as tp
 from .detect import detect
 from .normalize import (
     envelope,
@@ -526,11 +526,11 @@ def _load_file(
         con.execute(f"SET TimeZone = '{zone}'")
 
     if summary.identity_links:
-        from ..identity import stitch
+        from ..warehouse.identity import stitch
 
         stitch(wh)
     elif summary.loaded:
-        from ..identity import rebuild_persons
+        from ..warehouse.identity import rebuild_persons
 
         rebuild_persons(wh)  # new events move persons' first/last seen and properties
     summary.seconds = time.perf_counter() - t0

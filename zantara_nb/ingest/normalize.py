@@ -30,7 +30,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from .. import tracking_plan as tp
+from ..warehouse import tracking_plan as tp
 from .detect import csv_base_name
 from .summary import IngestError
 from .validate import (

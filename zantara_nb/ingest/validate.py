@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .. import tracking_plan as tp
+from ..warehouse import tracking_plan as tp
 
 
 def sql_str(value: str) -> str:
