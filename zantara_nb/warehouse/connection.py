@@ -1,26 +1,33 @@
-"""The DuckDB warehouse: one file, one connection object, schema created on open.
+"""The warehouse: one object per open warehouse, on the engine its address names.
 
 >>> from zantara_nb import Warehouse
 >>> wh = Warehouse()              # data/zantara.duckdb or $ZANTARA_WAREHOUSE
 >>> wh.sql("SELECT count(*) AS n FROM events")
+>>> wh.dialect.local_ts("timestamp", "Asia/Jakarta")   # SQL primitives of its engine
+
+The engine is chosen by name from the registry (:mod:`.engines`): ``engine="duckdb"``
+(the default: one file, nothing to start). Every statement run through :meth:`sql`,
+:meth:`execute` or :meth:`scalar` is recorded while a metric runs, so results carry the
+SQL that produced them (:mod:`.sqltrace`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 
 from .. import config
-from .schema import DDL, SCHEMA_VERSION
+from .dialects.base import Dialect
+from .engines import Engine, get_engine
+from .sqltrace import SqlRecorder
 
 
 class Warehouse:
-    """A connection to the zantara-nb DuckDB warehouse.
+    """A connection to a zantara-nb warehouse.
 
     ``path`` may be a file path, ``":memory:"`` (tests), or None for the configured
     default. Timestamps are stored and returned in UTC; every metric converts to the
@@ -31,13 +38,13 @@ class Warehouse:
         self,
         path: str | os.PathLike | None = None,
         *,
+        engine: str = "duckdb",
         read_only: bool = False,
         memory_limit: str | None = None,
         threads: int | None = None,
     ) -> None:
         if str(path) == ":memory:":
             self.path: Path | None = None
-            target = ":memory:"
         else:
             self.path = config.warehouse_path(path)
             if not read_only:
@@ -46,50 +53,55 @@ class Warehouse:
                 raise FileNotFoundError(
                     f"{self.path}: no warehouse here (run `zantara-nb demo` or `zantara-nb ingest`)"
                 )
-            target = str(self.path)
         self.read_only = read_only
-        self.con = duckdb.connect(target, read_only=read_only)
-        self.con.execute("SET TimeZone = 'UTC'")
-        # no bars in logs; inside Jupyter DuckDB refuses the change without ipywidgets
-        with contextlib.suppress(duckdb.Error):
-            self.con.execute("SET enable_progress_bar = false")
-        if memory_limit or os.environ.get("ZANTARA_MEMORY_LIMIT"):
-            self.con.execute(
-                f"SET memory_limit = '{memory_limit or os.environ['ZANTARA_MEMORY_LIMIT']}'"
-            )
-        if threads:
-            self.con.execute(f"SET threads = {int(threads)}")
+        self.engine: Engine = get_engine(engine)(
+            self.path, read_only=read_only, memory_limit=memory_limit, threads=threads
+        )
+        self._recorder = SqlRecorder()
         if not read_only:
-            self._create_schema()
+            self.engine.create_schema()
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def _create_schema(self) -> None:
-        for stmt in DDL:
-            self.con.execute(stmt)
-        self.con.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-        )
+    @property
+    def dialect(self) -> Dialect:
+        """The SQL primitives of this warehouse's engine."""
+        return self.engine.dialect
+
+    @property
+    def con(self) -> Any:
+        """The engine's own connection (the loaders use DuckDB's API directly)."""
+        return self.engine.con
+
+    def recording(self) -> AbstractContextManager[list[str]]:
+        """Collect the statements run inside a ``with`` block (see :mod:`.sqltrace`)."""
+        return self._recorder.recording()
+
+    def _record(self, query: str, params: Any) -> None:
+        self._recorder.record(query, params, self.dialect.quote)
 
     def sql(self, query: str, params: list | dict | None = None) -> pd.DataFrame:
         """Run a query and return a DataFrame (timestamps in UTC)."""
-        return self.con.execute(query, params or []).df()
+        self._record(query, params)
+        return self.engine.frame(query, params)
 
-    def execute(self, query: str, params: list | dict | None = None) -> duckdb.DuckDBPyConnection:
-        """Run a statement and return the DuckDB cursor.
+    def execute(self, query: str, params: list | dict | None = None) -> Any:
+        """Run a statement and return the engine's cursor.
 
         DuckDB 2 refuses new work on a connection while a result is unfinished: fetch
         everything (``fetchall()``), not just ``fetchone()``.
         """
-        return self.con.execute(query, params or [])
+        self._record(query, params)
+        return self.engine.execute(query, params)
 
     def scalar(self, query: str, params: list | dict | None = None) -> Any:
         """First column of the first row, or None."""
-        rows = self.con.execute(query, params or []).fetchall()
+        self._record(query, params)
+        rows = self.engine.rows(query, params)
         return rows[0][0] if rows else None
 
     def close(self) -> None:
-        self.con.close()
+        self.engine.close()
 
     def __enter__(self) -> Warehouse:
         return self
@@ -110,13 +122,13 @@ class Warehouse:
         return ingest(self, paths, **kwargs)
 
     def status(self):
-        """Row counts, date range, freshness, loads and quarantine; see :mod:`status`."""
+        """Row counts, date range, freshness, loads and quarantine; see :mod:`.status`."""
         from .status import warehouse_status
 
         return warehouse_status(self)
 
     def stitch(self):
-        """Recompute person ids from identify/alias links; see :mod:`identity`."""
+        """Recompute person ids from identify/alias links; see :mod:`.identity`."""
         from .identity import stitch
 
         return stitch(self)

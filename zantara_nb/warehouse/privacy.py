@@ -27,10 +27,16 @@ def hash_id(value: str) -> str:
     return digest[:HASH_CHARS]
 
 
-def hash_id_sql(column: str) -> str:
-    """The same hash as :func:`hash_id`, as a DuckDB SQL expression over ``column``."""
-    salt = hash_salt().replace("'", "''")
-    return f"left(sha256('{salt}' || {column}), {HASH_CHARS})"
+def hash_id_sql(column: str, dialect=None) -> str:
+    """The same hash as :func:`hash_id`, as an SQL expression over ``column``.
+
+    ``dialect`` is the warehouse's (``scope.dialect``); the default engine's otherwise.
+    """
+    if dialect is None:
+        from .dialects import DuckDBDialect
+
+        dialect = DuckDBDialect()
+    return dialect.salted_hash(column, hash_salt(), HASH_CHARS)
 
 
 def anonymize_ip(ip: str | None) -> str | None:

@@ -25,6 +25,7 @@ rules.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,12 +34,15 @@ from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from .. import config
+from .dialects import Dialect, DuckDBDialect
 from .tracking_plan import TYPED_COLUMNS
 
 PERSON_FILTER_KEYS = ("plan", "country", "user_type", "language", "timezone")
 EVENT_COLUMNS = {c.name for c in TYPED_COLUMNS} | {"event", "session_id", "distinct_id"}
 _OPS = {"=", "==", "!=", "<>", ">", ">=", "<", "<=", "in", "not in"}
 _IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+#: The dialect of a scope built without a warehouse (tests, helpers): the default engine's.
+DEFAULT_DIALECT: Dialect = DuckDBDialect()
 
 DateLike = str | date | datetime
 
@@ -72,6 +76,13 @@ class Scope:
     tz: str
     filters: dict[str, Any] = field(default_factory=dict)
     breakdown: str | None = None
+    #: The SQL primitives of the warehouse's engine (every SQL below is written with them).
+    dialect: Dialect = field(default=DEFAULT_DIALECT, compare=False, repr=False)
+
+    @property
+    def d(self) -> Dialect:
+        """Short name of :attr:`dialect` for SQL-building code."""
+        return self.dialect
 
     # -- time ---------------------------------------------------------------------------
 
@@ -101,18 +112,16 @@ class Scope:
 
     def with_range(self, start: date, end: date) -> Scope:
         """The same scope over another range (``as_of`` kept)."""
-        return Scope(start, end, self.as_of, self.tz, self.filters, self.breakdown)
+        return dataclasses.replace(self, start=start, end=end)
 
     def shifted(self, days: int) -> Scope:
         """The same-length range ``days`` earlier (as_of moves with it, capped at the old one)."""
         d = timedelta(days=days)
-        return Scope(
-            self.start - d,
-            self.end - d,
-            min(self.as_of, self.local_midnight(self.end - d)),
-            self.tz,
-            self.filters,
-            self.breakdown,
+        return dataclasses.replace(
+            self,
+            start=self.start - d,
+            end=self.end - d,
+            as_of=min(self.as_of, self.local_midnight(self.end - d)),
         )
 
     def previous(self) -> Scope:
@@ -130,35 +139,33 @@ class Scope:
     # -- SQL ----------------------------------------------------------------------------
 
     def local_ts(self, col: str = "timestamp") -> str:
-        """SQL: the local wall-clock TIMESTAMP of a UTC ``TIMESTAMPTZ`` column."""
-        return f"timezone('{self.tz}', {col})"
+        """SQL: the local wall-clock TIMESTAMP of a UTC instant column."""
+        return self.dialect.local_ts(col, self.tz)
 
     def bucket(self, unit: str, col: str = "timestamp") -> str:
         """SQL: the local ``day``/``week`` (Monday)/``month`` bucket of a column, as DATE."""
-        if unit not in {"day", "week", "month", "hour"}:
-            raise ValueError(f"unknown bucket unit {unit!r} (day, week, month, hour)")
-        if unit == "day":
-            return f"CAST({self.local_ts(col)} AS DATE)"
-        if unit == "hour":
-            return f"date_trunc('hour', {self.local_ts(col)})"
-        return f"CAST(date_trunc('{unit}', {self.local_ts(col)}) AS DATE)"
+        return self.dialect.bucket(unit, col, self.tz)
 
     def time_bounds_sql(self, col: str = "timestamp", *, start: bool = True) -> str:
         """SQL predicate keeping ``col`` inside the range and before ``as_of``."""
         end = min(self.end_utc, self.as_of_utc)
-        parts = [f"{col} < TIMESTAMPTZ '{end.isoformat()}'"]
+        parts = [f"{col} < {self.dialect.ts_lit(end)}"]
         if start:
-            parts.insert(0, f"{col} >= TIMESTAMPTZ '{self.start_utc.isoformat()}'")
+            parts.insert(0, f"{col} >= {self.dialect.ts_lit(self.start_utc)}")
         return " AND ".join(parts)
 
     def as_of_sql(self) -> str:
-        """SQL literal of the cut-off, TIMESTAMPTZ."""
-        return f"TIMESTAMPTZ '{self.as_of_utc.isoformat()}'"
+        """SQL literal of the cut-off instant."""
+        return self.dialect.ts_lit(self.as_of_utc)
 
     def ts_sql(self, d: date | datetime) -> str:
-        """SQL literal of a local day start (or a datetime) as TIMESTAMPTZ."""
+        """SQL literal of a local day start (or an aware datetime) as an instant."""
         moment = self.local_midnight(d) if not isinstance(d, datetime) else d
-        return f"TIMESTAMPTZ '{moment.astimezone(ZoneInfo('UTC')).isoformat()}'"
+        return self.dialect.ts_lit(moment)
+
+    def date_sql(self, d: date) -> str:
+        """SQL literal of a local day (DATE)."""
+        return self.dialect.date_lit(d)
 
     def needs_persons(self) -> bool:
         keys = list(self.filters) + ([self.breakdown] if self.breakdown else [])
@@ -176,21 +183,22 @@ class Scope:
             return f"{person_alias}.{key}"
         if key in EVENT_COLUMNS:
             return f"{alias}.{key}"
-        return f"json_extract_string({alias}.properties, '$.\"{key}\"')"
+        return self.dialect.json_text(f"{alias}.properties", key)
 
     def filter_sql(self, alias: str = "e", person_alias: str = "p") -> str:
         """SQL predicate for the filters ('TRUE' when there are none)."""
         preds = []
         for key, spec in self.filters.items():
             col = self.prop_sql(key, alias, person_alias)
-            preds.append(predicate_sql(col, spec))
+            preds.append(predicate_sql(col, spec, self.dialect))
         return " AND ".join(preds) if preds else "TRUE"
 
     def breakdown_sql(self, alias: str = "e", person_alias: str = "p") -> str:
         """SQL for the breakdown value (``'all'`` when there is no breakdown)."""
         if not self.breakdown:
             return "'all'"
-        return f"coalesce(CAST({self.prop_sql(self.breakdown, alias, person_alias)} AS VARCHAR), '(none)')"
+        value = self.dialect.as_text(self.prop_sql(self.breakdown, alias, person_alias))
+        return f"coalesce({value}, '(none)')"
 
     def events_cte(
         self,
@@ -211,8 +219,7 @@ class Scope:
             events = [events]
         where = [extra_where]
         if events:
-            names = ", ".join("'" + e.replace("'", "''") + "'" for e in events)
-            where.append(f"e.event IN ({names})")
+            where.append(self.dialect.in_list("e.event", list(events)))
         scope = self if range_start is None else self.with_range(range_start, self.end)
         where.append(scope.time_bounds_sql("e.timestamp", start=start))
         where.append(self.filter_sql("e", "p"))
@@ -241,14 +248,16 @@ def active_events(active_event: ActiveEvent) -> list[str] | None:
     return out
 
 
-def sql_list(values: Sequence[Any]) -> str:
-    """Comma-separated quoted SQL string literals: ``'a', 'b'``."""
-    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+def sql_list(values: Sequence[Any], dialect: Dialect = DEFAULT_DIALECT) -> str:
+    """Comma-separated quoted SQL string literals: ``'a', 'b'`` (``Dialect.str_list``)."""
+    return dialect.str_list(values)
 
 
-def event_in_sql(events: list[str] | None, col: str = "event") -> str:
+def event_in_sql(
+    events: list[str] | None, col: str = "event", dialect: Dialect = DEFAULT_DIALECT
+) -> str:
     """SQL predicate ``col IN (...)``, or ``TRUE`` when ``events`` is None (any event)."""
-    return "TRUE" if events is None else f"{col} IN ({sql_list(events)})"
+    return dialect.in_list(col, events)
 
 
 def is_person_key(key: str) -> bool:
@@ -256,32 +265,23 @@ def is_person_key(key: str) -> bool:
     return key.startswith("person:") or (key in PERSON_FILTER_KEYS)
 
 
-def _lit(v: Any) -> str:
-    if v is None:
-        return "NULL"
-    if isinstance(v, bool):
-        return "TRUE" if v else "FALSE"
-    if isinstance(v, int | float):
-        return repr(v)
-    return "'" + str(v).replace("'", "''") + "'"
-
-
-def predicate_sql(col: str, spec: Any) -> str:
+def predicate_sql(col: str, spec: Any, dialect: Dialect = DEFAULT_DIALECT) -> str:
     """SQL predicate for one filter ``spec`` (value, list, or ``(op, value)``) on ``col``."""
+    d = dialect
+    text = d.as_text(col)
     if isinstance(spec, list | set | frozenset):
-        return f"CAST({col} AS VARCHAR) IN ({', '.join(_lit(str(v)) for v in spec)})"
+        return f"{text} IN ({d.str_list(spec)})"
     if isinstance(spec, tuple) and len(spec) == 2 and str(spec[0]).lower() in _OPS:
         op, v = str(spec[0]).lower(), spec[1]
         if op in {"in", "not in"}:
-            vals = ", ".join(_lit(str(x)) for x in v)
-            return f"CAST({col} AS VARCHAR) {op.upper()} ({vals})"
+            return f"{text} {op.upper()} ({d.str_list(v)})"
         op = {"==": "=", "<>": "!="}.get(op, op)
         if isinstance(v, int | float) and not isinstance(v, bool):
-            return f"TRY_CAST({col} AS DOUBLE) {op} {v!r}"
-        return f"CAST({col} AS VARCHAR) {op} {_lit(str(v))}"
+            return f"{d.try_cast(col, 'DOUBLE')} {op} {d.quote(v)}"
+        return f"{text} {op} {d.str_lit(str(v))}"
     if spec is None:
         return f"{col} IS NULL"
-    return f"CAST({col} AS VARCHAR) = {_lit(str(spec).lower() if isinstance(spec, bool) else str(spec))}"
+    return f"{text} = {d.str_lit(str(spec).lower() if isinstance(spec, bool) else str(spec))}"
 
 
 # ------------------------------------------------------------------------------------------
@@ -374,6 +374,7 @@ def resolve(wh, *, default_window: str | int | timedelta = "28d", **kw: Any) -> 
         tz=tz,
         filters=dict(kw.get("filters") or {}),
         breakdown=kw.get("breakdown"),
+        dialect=getattr(wh, "dialect", DEFAULT_DIALECT),
     )
 
 

@@ -1,0 +1,89 @@
+"""Engines by name: what a :class:`~zantara_nb.warehouse.Warehouse` runs its SQL on.
+
+An engine owns the connection and a :class:`~.dialects.Dialect`. Engines are registered
+by name (the way papermill registers its engines and I/O handlers) so another one can
+be added without touching the warehouse: ``duckdb`` is built in; the ClickHouse work
+adds ``clickhouse`` and ``chdb``.
+
+>>> from zantara_nb.warehouse.engines import engine_names, register_engine
+>>> engine_names()
+['duckdb']
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .dialects.base import Dialect
+
+
+class Engine(ABC):
+    """A live connection to one warehouse on one engine, with the engine's dialect."""
+
+    name: str = ""
+    dialect: Dialect
+
+    #: Where the data lives (a file path), or None in memory / on a server.
+    path: Path | None = None
+    read_only: bool = False
+
+    @abstractmethod
+    def execute(self, query: str, params: list | dict | None = None) -> Any:
+        """Run a statement; return the engine's cursor (fetch everything from it)."""
+
+    @abstractmethod
+    def frame(self, query: str, params: list | dict | None = None) -> pd.DataFrame:
+        """Run a query and return its rows as a DataFrame (instants in UTC)."""
+
+    def rows(self, query: str, params: list | dict | None = None) -> list[tuple]:
+        """Run a query and return all its rows."""
+        return self.execute(query, params).fetchall()
+
+    @abstractmethod
+    def create_schema(self) -> None:
+        """Create the warehouse tables if they are missing."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    def describe(self) -> str:
+        """Where this engine's data is, for messages and ``repr``."""
+        return f"{self.name}:{self.path or ':memory:'}"
+
+
+EngineFactory = Callable[..., Engine]
+_ENGINES: dict[str, EngineFactory] = {}
+
+
+def register_engine(name: str, factory: EngineFactory) -> None:
+    """Make an engine available by name (a later registration replaces an earlier one)."""
+    _ENGINES[name] = factory
+
+
+def engine_names() -> list[str]:
+    """The names of the registered engines."""
+    _builtin()
+    return sorted(_ENGINES)
+
+
+def get_engine(name: str) -> EngineFactory:
+    """The factory of a registered engine; a clear error naming the known ones."""
+    _builtin()
+    try:
+        return _ENGINES[name]
+    except KeyError:
+        known = ", ".join(sorted(_ENGINES))
+        raise ValueError(f"unknown warehouse engine {name!r} (known: {known})") from None
+
+
+def _builtin() -> None:
+    if "duckdb" not in _ENGINES:
+        from .duckdb_engine import DuckDBEngine
+
+        register_engine("duckdb", DuckDBEngine)
