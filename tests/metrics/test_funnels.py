@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from eventkit import add_events, ev
 
-import zantara_nb.metrics.funnels as funnels_module
+import zantara_nb.metrics.funnels_duckdb as funnels_module
 from zantara_nb import Warehouse
 from zantara_nb.metrics.funnels import (
     SEED_FUNNEL,

@@ -35,7 +35,7 @@ def _patterns() -> list[tuple[str, re.Pattern]]:
         for fn in sorted(d.ENGINE_FUNCTIONS):
             out.append((f"{d.name}: {fn}()", re.compile(rf"(?<![\w.]){re.escape(fn)}\s*\(", re.I)))
         for syn in d.ENGINE_SYNTAX:
-            out.append((f"{d.name}: {syn}", re.compile(syn, re.I)))
+            out.append((f"{d.name}: {syn}", re.compile(syn)))  # SQL keywords: upper case
     return out
 
 

@@ -83,7 +83,7 @@ from typing_extensions import Unpack
 from .. import config
 from ..display import charts
 from ..display.formatting import fmt_p, fmt_pct, fmt_pp
-from ..metrics.funnels import Step, _step_sql, parse_funnel_window
+from ..metrics.funnels import Step, parse_funnel_window, step_sql
 from ..metrics.inputs import PAID_SQL
 from ..metrics.results import MetricResult, header_html
 from ..metrics.stats import ALPHA, Z95, mean_diff_p, two_proportion_p, wilson
@@ -245,7 +245,7 @@ def _plan(
 ) -> _Plan:
     if isinstance(goal, MeanGoal):
         step = goal.event if isinstance(goal.event, Step) else Step(goal.event)
-        pred, person = _step_sql(sc, step)
+        pred, person = step_sql(sc, step)
         col = sc.prop_sql(goal.column, "e", "p")
         return _Plan(
             goal.label,
@@ -290,7 +290,7 @@ def _plan(
         step = Step(list(goal))
     else:
         step = Step(str(goal))
-    pred, person = _step_sql(sc, step)
+    pred, person = step_sql(sc, step)
     return _Plan(
         step.label,
         "rate",

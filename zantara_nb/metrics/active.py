@@ -82,13 +82,6 @@ _LIFECYCLE = ("new", "returning", "resurrecting", "dormant")
 # ------------------------------------------------------------------------------------------
 
 
-def _event_pred(events: list[str] | None, col: str = "event") -> str:
-    if events is None:
-        return "TRUE"
-    names = ", ".join("'" + e.replace("'", "''") + "'" for e in events)
-    return f"{col} IN ({names})"
-
-
 def _describe_events(events: list[str] | None) -> str:
     return "any event" if events is None else " or ".join(events)
 
@@ -97,25 +90,13 @@ def _window_col(w: int) -> str:
     return _WINDOW_NAMES.get(w, f"active_{w}d")
 
 
-def _date_lit(d: date) -> str:
-    return f"DATE '{d.isoformat()}'"
-
-
-def _calendar_sql(first: date, end: date, col: str = "day") -> str:
-    """One row per local day in ``[first, end)`` (DuckDB; wanted as a Scope helper)."""
-    return (
-        f"SELECT CAST(range AS DATE) AS {col} "
-        f"FROM range({_date_lit(first)}, {_date_lit(end)}, INTERVAL 1 DAY)"
-    )
-
-
-def _shift_sql(unit: str, expr: str, n: int) -> str:
-    """SQL: the DATE ``expr`` moved by ``n`` periods (DuckDB)."""
+def _shift_sql(scope: Scope, unit: str, expr: str, n: int) -> str:
+    """SQL: the DATE ``expr`` moved by ``n`` periods."""
     if unit == "day":
-        return f"({expr} + {n})"
+        return scope.d.add_days(expr, n)
     if unit == "week":
-        return f"({expr} + {7 * n})"
-    return f"CAST({expr} + INTERVAL {n} MONTH AS DATE)"
+        return scope.d.add_days(expr, 7 * n)
+    return scope.d.add_months(expr, n)
 
 
 def _period_start(d: date, unit: str) -> date:
@@ -213,6 +194,7 @@ def _active_sql(
     of DAU over the n days ending d (needs window 1 and ``lookback >= n - 1``).
     """
     first = scope.start - timedelta(days=lookback)
+    plus_k = scope.d.add_days("iv.day", "w.k")
     day = scope.bucket("day", "e.timestamp")
     ev = scope.events_cte(events, columns=f"e.person_id, {day} AS day", range_start=first)
     ks = ", ".join(f"({k})" for k in (0, *windows))
@@ -257,18 +239,18 @@ def _active_sql(
         edges AS (
             SELECT iv.breakdown, w.k,
                    CASE WHEN w.k = 0 THEN iv.day
-                        ELSE least(iv.day + w.k, coalesce(iv.next_day, iv.day + w.k)) END AS day
+                        ELSE least({plus_k}, coalesce(iv.next_day, {plus_k})) END AS day
             FROM iv CROSS JOIN (VALUES {ks}) AS w(k)
         ),
         deltas AS (
             SELECT breakdown, day,
                {deltas}
-            FROM edges WHERE day < {_date_lit(scope.end)}
+            FROM edges WHERE day < {scope.date_sql(scope.end)}
             GROUP BY breakdown, day
         ),
         cal AS (
             SELECT b.breakdown, c.day
-            FROM ({bvals}) b CROSS JOIN ({_calendar_sql(first, scope.end)}) c
+            FROM ({bvals}) b CROSS JOIN ({scope.d.calendar(first, scope.end)}) c
         ),
         daily AS (
             SELECT cal.breakdown, cal.day,
@@ -281,7 +263,7 @@ def _active_sql(
             FROM daily
         ),
         out AS (SELECT breakdown, day, {outs}{extra} FROM run)
-        SELECT * FROM out WHERE day >= {_date_lit(scope.start)}
+        SELECT * FROM out WHERE day >= {scope.date_sql(scope.start)}
         ORDER BY breakdown, day
     """
 
@@ -555,7 +537,7 @@ def _weekly_sql(
     )
     wk = scope.bucket("week", "e.timestamp")
     ev = sc.events_cte(read, columns=f"e.person_id, e.event, {wk} AS week")
-    act = _event_pred(events)
+    act = scope.d.in_list("event", events)
     cols = [f"count(DISTINCT person_id) FILTER (WHERE {act}) AS wau"]
     if messages:
         cols.append("count(*) FILTER (WHERE event = 'message_sent') AS messages")
@@ -864,7 +846,7 @@ def _lifecycle_sql(
     sc = scope.with_range(first, end)
     per = scope.bucket(period, "e.timestamp")
     ev = sc.events_cte(events, columns=f"e.person_id, {per} AS period", start=False)
-    nxt = _shift_sql(period, "period", 1)
+    nxt = _shift_sql(scope, period, "period", 1)
     return f"""
         WITH ev AS ({ev}),
         pp AS (
@@ -883,14 +865,14 @@ def _lifecycle_sql(
                    CASE WHEN x.k = 1 THEN following ELSE period END AS period,
                    CASE WHEN x.k = 1 THEN 'dormant'
                         WHEN prev_period IS NULL THEN 'new'
-                        WHEN {_shift_sql(period, "prev_period", 1)} = period THEN 'returning'
+                        WHEN {_shift_sql(scope, period, "prev_period", 1)} = period THEN 'returning'
                         ELSE 'resurrecting' END AS status
             FROM lab CROSS JOIN (VALUES (0), (1)) AS x(k)
             WHERE x.k = 0 OR next_period IS NULL OR next_period > following
         )
         SELECT breakdown, period, status, count(*) AS persons
         FROM st
-        WHERE period >= {_date_lit(first)} AND period < {_date_lit(end)}
+        WHERE period >= {scope.date_sql(first)} AND period < {scope.date_sql(end)}
         GROUP BY breakdown, period, status
     """
 

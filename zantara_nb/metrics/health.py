@@ -346,7 +346,7 @@ def p95_latency(
     })
         SELECT {_keys_sql(sc, by)},
                count(*) AS replies,
-               quantile_cont(response_latency_ms, {float(quantile)!r}) AS latency_ms
+               {sc.d.quantile("response_latency_ms", quantile)} AS latency_ms
         FROM s GROUP BY ALL
     """
     df = shape(wh.sql(sql), sc, by, counts=["replies"], values=["latency_ms"])
@@ -379,8 +379,8 @@ def error_rate(wh, *, by: str | None = None, **scope: Unpack[ScopeArgs]) -> Metr
     sql = f"""
         WITH s AS ({sc.events_cte(["error_occurred", "message_sent"], columns="e.timestamp, e.event")})
         SELECT {_keys_sql(sc, by)},
-               CAST(count_if(event = 'error_occurred') AS BIGINT) AS errors,
-               CAST(count_if(event = 'message_sent') AS BIGINT) AS messages
+               {sc.d.count_if("event = 'error_occurred'")} AS errors,
+               {sc.d.count_if("event = 'message_sent'")} AS messages
         FROM s GROUP BY ALL
     """
     df = shape(wh.sql(sql), sc, by, counts=["errors", "messages"], values=[])
@@ -454,27 +454,27 @@ def _cost_frame(
     wh, sc: Scope, by: str | None, source: str, active_event: str | None
 ) -> pd.DataFrame:
     src = _sources(source)
-    names = ", ".join(f"'{e}'" for e in src)
+    names = sc.d.str_list(src)
     cte = sc.events_cte(
         list(src) + ([active_event] if active_event and active_event not in src else []),
         columns="e.timestamp, e.event, e.person_id, e.response_cost_usd",
     )
-    queries = f"CAST(count_if(event IN ({names})) AS BIGINT)"
+    queries = sc.d.count_if(f"event IN ({names})")
     cost = f"sum(CASE WHEN event IN ({names}) THEN response_cost_usd END)"
     if active_event:
         # persons counted in two steps (group by person, then count) rather than with
         # count(DISTINCT ...): one scan, and about twice as fast on large tables
-        act = "'" + active_event.replace("'", "''") + "'"
+        act = sc.d.str_lit(active_event)
         sql = f"""
             WITH s AS ({cte}),
             per AS (
                 SELECT {_keys_sql(sc, by)}, person_id, {queries} AS queries, {cost} AS cost_usd,
-                       bool_or(event = {act}) AS active
+                       {sc.d.bool_or(f"event = {act}")} AS active
                 FROM s GROUP BY ALL
             )
             SELECT {", ".join(([by] if by else []) + ["breakdown"])},
                    CAST(sum(queries) AS BIGINT) AS queries, sum(cost_usd) AS cost_usd,
-                   CAST(count_if(active) AS BIGINT) AS active_users
+                   {sc.d.count_if("active")} AS active_users
             FROM per GROUP BY ALL
         """
     else:
@@ -606,14 +606,14 @@ def satisfaction(wh, *, by: str | None = None, **scope: Unpack[ScopeArgs]) -> Me
     keys.append(f"{sc.breakdown_sql('f', 'p')} AS breakdown")
     if prop_by:
         keys.append(
-            f"coalesce(CAST({sc.prop_sql(prop_by, 'f', 'p')} AS VARCHAR), '(none)') AS {prop_by}"
+            f"coalesce({sc.d.as_text(sc.prop_sql(prop_by, 'f', 'p'))}, '(none)') AS {prop_by}"
         )
     sql = f"""
         WITH {ctes}
         SELECT {", ".join(keys)},
                count(*) AS feedbacks,
-               CAST(count_if(f.rating = 1) AS BIGINT) AS positive,
-               CAST(count_if(f.rating = -1) AS BIGINT) AS negative
+               {sc.d.count_if("f.rating = 1")} AS positive,
+               {sc.d.count_if("f.rating = -1")} AS negative
         FROM f {join}
         WHERE {sc.filter_sql("f", "p")}
         GROUP BY ALL
@@ -678,10 +678,8 @@ def llm_usage(wh, *, source: Source = "both", **scope: Unpack[ScopeArgs]) -> Met
     models without any).
     """
     sc = resolve(wh, default_window="28d", **scope)
-    input_tokens = (
-        "CASE WHEN e.event = '$ai_generation' THEN "
-        "TRY_CAST(json_extract_string(e.properties, '$.\"$ai_input_tokens\"') AS BIGINT) END"
-    )
+    tokens = sc.d.try_cast(sc.d.json_text("e.properties", "$ai_input_tokens"), "BIGINT")
+    input_tokens = f"CASE WHEN e.event = '$ai_generation' THEN {tokens} END"
     cols = (
         "e.event, e.model_used, e.response_tokens, e.response_latency_ms, e.response_cost_usd, "
         f"e.is_error, {input_tokens} AS input_tokens"
@@ -693,10 +691,10 @@ def llm_usage(wh, *, source: Source = "both", **scope: Unpack[ScopeArgs]) -> Met
                CAST(sum(input_tokens) AS BIGINT) AS input_tokens,
                CAST(sum(response_tokens) AS BIGINT) AS output_tokens,
                sum(response_cost_usd) AS cost_usd,
-               quantile_cont(response_latency_ms, 0.5) AS p50_ms,
-               quantile_cont(response_latency_ms, 0.95) AS p95_ms,
-               CAST(count_if(event = '$ai_generation') AS BIGINT) AS generations,
-               CAST(count_if(event = '$ai_generation' AND coalesce(is_error, FALSE)) AS BIGINT)
+               {sc.d.quantile("response_latency_ms", 0.5)} AS p50_ms,
+               {sc.d.quantile("response_latency_ms", 0.95)} AS p95_ms,
+               {sc.d.count_if("event = '$ai_generation'")} AS generations,
+               {sc.d.count_if("event = '$ai_generation' AND coalesce(is_error, FALSE)")}
                    AS errors
         FROM s GROUP BY ALL
     """

@@ -56,20 +56,20 @@ from ..warehouse.scope import Scope, ScopeArgs, resolve
 from .grids import complete_grid
 from .results import MetricResult, RateResult
 from .retention import (
-    _DAY_S,
-    _RATE_UNITS,
+    DAY_S,
+    RATE_UNITS,
     CohortRate,
     Period,
     Window,
-    _check_unit,
-    _closed_default_range,
-    _empty,
-    _events,
-    _has_range,
-    _label,
     add_periods,
+    check_unit,
+    closed_default_range,
     closed_window_rate,
     cohort_rates_sql,
+    empty_rates,
+    event_list,
+    events_label,
+    has_range,
     long_rates,
     period_floor,
     period_starts,
@@ -81,7 +81,7 @@ __all__ = ["activation", "activation_series", "paid_conversion", "week2_retentio
 
 
 def _activation_rate() -> CohortRate:
-    day = _DAY_S
+    day = DAY_S
     return CohortRate(
         "activation",
         (Window(("message_sent",), 0, day), Window(("message_received",), 0, day)),
@@ -91,8 +91,8 @@ def _activation_rate() -> CohortRate:
 
 def _cohort_scope(wh, closed_s: int, scope: dict[str, Any]) -> Scope:
     sc = resolve(wh, **scope)
-    if not _has_range(scope) and scope.get("end") is None:
-        sc = _closed_default_range(sc, closed_s)
+    if not has_range(scope) and scope.get("end") is None:
+        sc = closed_default_range(sc, closed_s)
     return sc
 
 
@@ -128,7 +128,7 @@ def _cohort_rate(
         )
     cols = ["breakdown", "persons", numerator, "rate", "ci_low", "ci_high", "pending"]
     if raw is None or raw.empty:
-        df = _empty(cols)
+        df = empty_rates(cols)
     else:
         df = closed_window_rate(raw, numerator, n="n_0", k="k_0")
         df = df.sort_values("breakdown")[cols].reset_index(drop=True)
@@ -138,7 +138,7 @@ def _cohort_rate(
         df=df,
         definition=definition,
         scope=sc,
-        units={"persons": "users", numerator: "users", "pending": "users", **_RATE_UNITS},
+        units={"persons": "users", numerator: "users", "pending": "users", **RATE_UNITS},
         x="breakdown",
         y="rate",
         kind="barh",
@@ -169,9 +169,9 @@ def activation_series(
     """Activation rate per local period of signup (whole periods overlapping the range;
     without a range the last ``periods`` periods up to ``as_of``). Signups whose 24 h
     window is still open are ``pending``; a period with none closed is NaN."""
-    unit = _check_unit(period)
+    unit = check_unit(period)
     sc = resolve(wh, **scope)
-    if not _has_range(scope) and sc.end > sc.start:
+    if not has_range(scope) and sc.end > sc.start:
         last = period_floor(sc.end - timedelta(days=1), unit)
         sc = sc.with_range(add_periods(last, unit, -(periods - 1)), sc.end)
     starts = period_starts(sc.start, sc.end, unit)
@@ -197,7 +197,7 @@ def activation_series(
         df = closed_window_rate(df, "activated")
         df = df.sort_values(["breakdown", "period"])[cols].reset_index(drop=True)
     else:
-        df = _empty(cols)
+        df = empty_rates(cols)
     return MetricResult(
         name="activation_series",
         title=f"Activation rate by {unit} of signup",
@@ -212,7 +212,7 @@ def activation_series(
             "persons": "users",
             "activated": "users",
             "pending": "users",
-            **_RATE_UNITS,
+            **RATE_UNITS,
         },
         x="period",
         y="rate",
@@ -227,8 +227,8 @@ def week2_retention(
 ) -> RateResult | MetricResult:
     """Week-2 retention (the seed's "D7 retention"): among signups with 14 days observed,
     the share with an active event in ``[signup + 7 d, signup + 14 d)``."""
-    active = _events(active_event, config.DEFAULT_ACTIVE_EVENT)
-    rate = CohortRate("week2", (Window(tuple(active), 7 * _DAY_S, 14 * _DAY_S),), 14 * _DAY_S)
+    active = event_list(active_event, config.DEFAULT_ACTIVE_EVENT)
+    rate = CohortRate("week2", (Window(tuple(active), 7 * DAY_S, 14 * DAY_S),), 14 * DAY_S)
     return _cohort_rate(
         wh,
         rate,
@@ -236,7 +236,7 @@ def week2_retention(
         title="Week-2 retention",
         definition=(
             "Signups (first user_signed_up in range, 14 days observed) with at least one "
-            f"{_label(active)} in [signup + 7 d, signup + 14 d)."
+            f"{events_label(active)} in [signup + 7 d, signup + 14 d)."
         ),
         numerator="retained",
         scope=dict(scope),
@@ -258,13 +258,13 @@ def paid_conversion(
     window = Window(
         ("subscription_started",),
         0,
-        days * _DAY_S,
+        days * DAY_S,
         where=PAID_SQL if paid_only else "TRUE",
         columns=("plan", "price_usd") if paid_only else (),
     )
     return _cohort_rate(
         wh,
-        CohortRate("paid_conversion", (window,), days * _DAY_S),
+        CohortRate("paid_conversion", (window,), days * DAY_S),
         name="paid_conversion",
         title=f"Paid conversion within {days} days",
         definition=(

@@ -31,9 +31,6 @@ def header_html(title: str, definition: str, scope: Scope | None) -> str:
     return s + f"<div style='color:#444;font-size:0.9em;margin-bottom:4px'>{meta}</div>"
 
 
-_header = header_html  # old private name, kept for modules still importing it
-
-
 def format_frame(df: pd.DataFrame, units: dict[str, str]) -> pd.DataFrame:
     """A copy of ``df`` with each column formatted for its unit (dates as YYYY-MM-DD,
     flags as yes/no)."""

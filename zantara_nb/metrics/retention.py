@@ -79,6 +79,7 @@ from typing_extensions import Unpack
 from .. import config
 from ..display import charts
 from ..display.formatting import fmt_int, fmt_pct
+from ..warehouse.dialects import Dialect
 from ..warehouse.scope import PERSON_FILTER_KEYS, Scope, ScopeArgs, resolve
 from .grids import complete_grid
 from .results import MetricResult, header_html
@@ -88,7 +89,7 @@ Period = Literal["day", "week", "month"]
 UNITS: tuple[str, ...] = ("day", "week", "month")
 #: Length in days of one rolling-mode period (Amplitude-style 24 h multiples).
 ROLLING_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 30}
-_DAY_S = 86_400
+DAY_S = 86_400
 
 __all__ = [
     "RetentionResult",
@@ -103,7 +104,7 @@ __all__ = [
 # ------------------------------------------------------------------------------------------
 
 
-def _check_unit(unit: str) -> str:
+def check_unit(unit: str) -> str:
     if unit not in UNITS:
         raise ValueError(f"unknown period {unit!r} (day, week, month)")
     return unit
@@ -141,7 +142,7 @@ def period_starts(start: date, end: date, unit: str) -> list[date]:
     return out
 
 
-def _events(x: str | Sequence[str] | None, default: str) -> list[str]:
+def event_list(x: str | Sequence[str] | None, default: str) -> list[str]:
     if x is None:
         return [default]
     if isinstance(x, str):
@@ -152,11 +153,7 @@ def _events(x: str | Sequence[str] | None, default: str) -> list[str]:
     return out
 
 
-def _names(events: Sequence[str]) -> str:
-    return ", ".join("'" + e.replace("'", "''") + "'" for e in events)
-
-
-def _label(events: Sequence[str]) -> str:
+def events_label(events: Sequence[str]) -> str:
     return " | ".join(events)
 
 
@@ -166,26 +163,21 @@ def _wide(sc: Scope) -> Scope:
 
 
 # ------------------------------------------------------------------------------------------
-# Dialect-specific SQL bits (DuckDB); kept here so a ClickHouse port changes one place
+# SQL bits built from the dialect's primitives
 # ------------------------------------------------------------------------------------------
 
 
-def _plus_seconds(col: str, seconds: int) -> str:
-    """SQL: a TIMESTAMPTZ plus an exact number of seconds."""
-    return f"({col} + INTERVAL '{int(seconds)} seconds')"
-
-
-def _window_index(ts: str, t0: str, seconds: int) -> str:
+def _window_index(d: Dialect, ts: str, t0: str, seconds: int) -> str:
     """SQL: index k of the ``[t0 + k·L, t0 + (k+1)·L)`` window holding ``ts``."""
-    return f"floor((epoch_us({ts}) - epoch_us({t0})) / {int(seconds) * 1_000_000})"
+    return f"floor(({d.epoch_us(ts)} - {d.epoch_us(t0)}) / {int(seconds) * 1_000_000})"
 
 
 _QUARTER_US = 900_000_000  # 15 minutes in microseconds
 
 
-def _quarter(col: str) -> str:
-    """SQL: the UTC quarter-hour number of a TIMESTAMPTZ (integer arithmetic only)."""
-    return f"(epoch_us({col}) // {_QUARTER_US})"
+def _quarter(d: Dialect, col: str) -> str:
+    """SQL: the UTC quarter-hour number of an instant (integer arithmetic only)."""
+    return d.int_div(d.epoch_us(col), _QUARTER_US)
 
 
 def _quarter_buckets_sql(sc: Scope, unit: str, lo: date, until: datetime) -> str:
@@ -199,17 +191,17 @@ def _quarter_buckets_sql(sc: Scope, unit: str, lo: date, until: datetime) -> str
     """
     first = int(sc.local_midnight(lo).timestamp() * 1_000_000) // _QUARTER_US
     last = int(until.timestamp() * 1_000_000) // _QUARTER_US
-    ts = f"make_timestamptz(q * {_QUARTER_US})"
-    return f"SELECT q, {sc.bucket(unit, ts)} AS b FROM range({first}, {last + 1}) t(q)"
+    ts = sc.d.from_epoch_us(f"q * {_QUARTER_US}")
+    return f"SELECT q, {sc.bucket(unit, ts)} AS b FROM {sc.d.int_series(first, last + 1, 'q', 't')}"
 
 
-def _period_index(p0: str, p: str, unit: str) -> str:
+def _period_index(d: Dialect, p0: str, p: str, unit: str) -> str:
     """SQL: number of whole periods from bucket ``p0`` to bucket ``p`` (both period starts)."""
     if unit == "day":
-        return f"date_diff('day', {p0}, {p})"
+        return d.days_between(p0, p)
     if unit == "week":
-        return f"(date_diff('day', {p0}, {p}) / 7)"
-    return f"((year({p}) - year({p0})) * 12 + month({p}) - month({p0}))"
+        return f"({d.days_between(p0, p)} / 7)"
+    return d.months_between(p0, p)
 
 
 # ------------------------------------------------------------------------------------------
@@ -248,12 +240,13 @@ def first_start_cohort_sql(
             cols += f", coalesce(({pred}), FALSE) AS ok"
             keep = " AND ok"
     starts = src.events_cte(start_events, columns=cols, start=False)
-    ok = ", arg_min(ok, timestamp) AS ok" if keep else ""
+    ok = f", {sc.d.arg_min('ok', 'timestamp')} AS ok" if keep else ""
     cohort = f", {sc.bucket(bucket, 't0')} AS cohort" if bucket else ""
+    first_bd = sc.d.arg_min("breakdown", "timestamp")
     return f"""
         SELECT person_id, t0, breakdown{cohort}
         FROM (
-            SELECT person_id, min(timestamp) AS t0, arg_min(breakdown, timestamp) AS breakdown{ok}
+            SELECT person_id, min(timestamp) AS t0, {first_bd} AS breakdown{ok}
             FROM ({starts}) s
             GROUP BY person_id
         ) f
@@ -266,7 +259,7 @@ def _recurring_cohort_sql(sc: Scope, start_events: Sequence[str], lo: date, hi: 
     )
     b = sc.bucket(unit, "timestamp")
     return f"""
-        SELECT person_id, min(timestamp) AS t0, arg_min(breakdown, timestamp) AS breakdown,
+        SELECT person_id, min(timestamp) AS t0, {sc.d.arg_min("breakdown", "timestamp")} AS breakdown,
                {b} AS cohort
         FROM ({starts}) s
         GROUP BY person_id, {b}"""
@@ -320,12 +313,12 @@ def _retention_sql(
         qb = _quarter_buckets_sql(sc, unit, lo, until)
         returns = (
             f"SELECT s.person_id, qb.b AS rb FROM ({returns}) s "
-            f"JOIN ({qb}) qb ON qb.q = {_quarter('s.timestamp')} GROUP BY s.person_id, qb.b"
+            f"JOIN ({qb}) qb ON qb.q = {_quarter(sc.d, 's.timestamp')} GROUP BY s.person_id, qb.b"
         )
-        k = _period_index("c.cohort", "r.rb", unit)
+        k = _period_index(sc.d, "c.cohort", "r.rb", unit)
         after = "r.rb > c.cohort"
     else:
-        k = _window_index("r.timestamp", "c.t0", ROLLING_DAYS[unit] * _DAY_S)
+        k = _window_index(sc.d, "r.timestamp", "c.t0", ROLLING_DAYS[unit] * DAY_S)
         after = "r.timestamp > c.t0"
     upper = "" if on_or_after else f" AND {k} <= {int(periods)}"
     join = (
@@ -423,7 +416,7 @@ class RetentionResult(MetricResult):
                 "observed for it (weighted by cohort size), with a 95% Wilson interval."
             ),
             scope=self.scope,
-            units={"cohort_size": "users", "retained": "users", **_RATE_UNITS},
+            units={"cohort_size": "users", "retained": "users", **RATE_UNITS},
             x="period",
             y="rate",
             hue="breakdown" if self.has_breakdown else None,
@@ -513,10 +506,10 @@ class RetentionResult(MetricResult):
         return head + self.table().to_html(index=False, border=0, escape=True) + note
 
 
-_RATE_UNITS = {"rate": "rate", "ci_low": "rate", "ci_high": "rate"}
+RATE_UNITS = {"rate": "rate", "ci_low": "rate", "ci_high": "rate"}
 
 
-def _has_range(scope: dict[str, Any]) -> bool:
+def has_range(scope: dict[str, Any]) -> bool:
     return any(scope.get(k) is not None for k in ("start", "window"))
 
 
@@ -540,31 +533,31 @@ def retention(
     ``on_or_after=True`` counts a person in k when they returned in k or any later
     period. Cells not fully observed by ``as_of`` are NaN. See the module docstring.
     """
-    unit = _check_unit(period)
+    unit = check_unit(period)
     if cohort_type not in ("first_time", "recurring"):
         raise ValueError("cohort_type must be 'first_time' or 'recurring'")
     if mode not in ("calendar", "rolling"):
         raise ValueError("mode must be 'calendar' or 'rolling'")
     if periods < 0:
         raise ValueError("periods must be >= 0")
-    starts_ev = _events(start_event, "user_signed_up")
-    returns_ev = _events(return_event, config.DEFAULT_ACTIVE_EVENT)
+    starts_ev = event_list(start_event, "user_signed_up")
+    returns_ev = event_list(return_event, config.DEFAULT_ACTIVE_EVENT)
     span = ROLLING_DAYS[unit] * (periods + 1)
     sc = resolve(wh, default_window=span, **scope)
-    if not _has_range(scope) and sc.end > sc.start:
+    if not has_range(scope) and sc.end > sc.start:
         last = period_floor(sc.end - timedelta(days=1), unit)
         sc = sc.with_range(add_periods(last, unit, -periods), sc.end)
     cohorts = period_starts(sc.start, sc.end, unit)
 
     kind = "on or after" if on_or_after else "on"
     title = (
-        f"{unit.capitalize()}ly retention: {_label(starts_ev)} → {_label(returns_ev)}"
+        f"{unit.capitalize()}ly retention: {events_label(starts_ev)} → {events_label(returns_ev)}"
         + (" (recurring)" if cohort_type == "recurring" else "")
         + (" (rolling)" if mode == "rolling" else "")
     )
     definition = (
         f"Persons whose {'first ' if cohort_type == 'first_time' else ''}"
-        f"{_label(starts_ev)} falls in a {unit} (cohort), share with {_label(returns_ev)} "
+        f"{events_label(starts_ev)} falls in a {unit} (cohort), share with {events_label(returns_ev)} "
         f"{kind} {unit} k after it ({mode} {unit}s); — = not fully observed yet."
     )
     extra = {
@@ -579,7 +572,7 @@ def retention(
     cols = ["cohort", "cohort_size", "period", "retained", "rate", "ci_low", "ci_high", "observed"]
     if sc.breakdown:
         cols = ["breakdown"] + cols
-    units = {"cohort_size": "users", "retained": "users", **_RATE_UNITS}
+    units = {"cohort_size": "users", "retained": "users", **RATE_UNITS}
 
     def result(df: pd.DataFrame) -> RetentionResult:
         return RetentionResult(
@@ -597,7 +590,7 @@ def retention(
         )
 
     if not cohorts:
-        return result(_empty(cols))
+        return result(empty_rates(cols))
     lo, hi = cohorts[0], add_periods(cohorts[-1], unit, 1)
     raw = wh.sql(
         _retention_sql(
@@ -617,7 +610,7 @@ def retention(
     return result(df[cols] if sc.breakdown else df[cols].reset_index(drop=True))
 
 
-def _empty(cols: list[str]) -> pd.DataFrame:
+def empty_rates(cols: list[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=_DTYPES.get(c, "float64")) for c in cols})
 
 
@@ -747,6 +740,7 @@ def cohort_rates_sql(
     )
     out_events = sorted({e for w in windows for e in w.events})
     extra_cols = sorted({c for w in windows for c in w.columns})
+    d = sc.d
     src = dataclasses.replace(_wide(sc), breakdown=None)
     if filter_mode == "cohort":
         src = dataclasses.replace(src, filters={})
@@ -757,20 +751,20 @@ def cohort_rates_sql(
         out_events,
         columns=cols,
         range_start=lo,
-        extra_where=f"e.timestamp < {_plus_seconds(sc.ts_sql(hi), hi_s)}",
+        extra_where=f"e.timestamp < {d.add_seconds(sc.ts_sql(hi), hi_s)}",
     )
     flags = []
     for i, w in enumerate(windows):
         cond = (
-            f"r.event IN ({_names(w.events)}) AND r.timestamp >= {_plus_seconds('c.t0', w.lo_s)} "
-            f"AND r.timestamp < {_plus_seconds('c.t0', w.hi_s)} AND ({w.where})"
+            f"r.event IN ({d.str_list(w.events)}) AND r.timestamp >= {d.add_seconds('c.t0', w.lo_s)} "
+            f"AND r.timestamp < {d.add_seconds('c.t0', w.hi_s)} AND ({w.where})"
         )
-        flags.append(f"coalesce(bool_or({cond}), FALSE) AS w{i}")
+        flags.append(f"coalesce({d.bool_or(cond)}, FALSE) AS w{i}")
     group = "c.person_id, c.t0, c.breakdown" + (", c.cohort" if bucket else "")
     aggs = ["count(*) AS signups"]
     as_of = sc.as_of_sql()
     for i, r in enumerate(rates):
-        closed = f"{_plus_seconds('t0', r.closed_s)} <= {as_of}"
+        closed = f"{d.add_seconds('t0', r.closed_s)} <= {as_of}"
         met = " AND ".join(f"w{windows.index(w)}" for w in r.windows)
         aggs.append(f"count(*) FILTER (WHERE {closed}) AS n_{i}")
         aggs.append(f"count(*) FILTER (WHERE {closed} AND {met}) AS k_{i}")
@@ -781,8 +775,8 @@ def cohort_rates_sql(
             SELECT {group}, {", ".join(flags)}
             FROM cohort c LEFT JOIN ({outcomes}) r
               ON r.person_id = c.person_id
-             AND r.timestamp >= {_plus_seconds("c.t0", lo_s)}
-             AND r.timestamp < {_plus_seconds("c.t0", hi_s)}
+             AND r.timestamp >= {d.add_seconds("c.t0", lo_s)}
+             AND r.timestamp < {d.add_seconds("c.t0", hi_s)}
             GROUP BY {group}
         )
         SELECT {keys}, {", ".join(aggs)}
@@ -834,16 +828,16 @@ def nday_retention(
     days = sorted({int(d) for d in days})
     if not days or days[0] < 0:
         raise ValueError("days must be non-negative integers")
-    starts_ev = _events(start_event, "user_signed_up")
-    returns_ev = _events(return_event, config.DEFAULT_ACTIVE_EVENT)
+    starts_ev = event_list(start_event, "user_signed_up")
+    returns_ev = event_list(return_event, config.DEFAULT_ACTIVE_EVENT)
     sc = resolve(wh, **scope)
-    if not _has_range(scope) and scope.get("end") is None:
-        sc = _closed_default_range(sc, (days[-1] + 1) * _DAY_S)
+    if not has_range(scope) and scope.get("end") is None:
+        sc = closed_default_range(sc, (days[-1] + 1) * DAY_S)
     rates = [
         CohortRate(
             f"D{n}",
-            (Window(tuple(returns_ev), n * _DAY_S, (n + 1) * _DAY_S),),
-            (n + 1) * _DAY_S,
+            (Window(tuple(returns_ev), n * DAY_S, (n + 1) * DAY_S),),
+            (n + 1) * DAY_S,
         )
         for n in days
     ]
@@ -857,17 +851,17 @@ def nday_retention(
         long = closed_window_rate(long, "retained")
         df = long.sort_values(["breakdown", "day"])[cols].reset_index(drop=True)
     else:
-        df = _empty(cols)
+        df = empty_rates(cols)
     return MetricResult(
         name="nday_retention",
-        title=f"N-day retention: {_label(starts_ev)} → {_label(returns_ev)}",
+        title=f"N-day retention: {events_label(starts_ev)} → {events_label(returns_ev)}",
         df=df,
         definition=(
-            f"Persons whose first {_label(starts_ev)} is in the range and whose day-N window "
-            f"has closed: share with {_label(returns_ev)} in [t0 + N·24h, t0 + (N+1)·24h)."
+            f"Persons whose first {events_label(starts_ev)} is in the range and whose day-N window "
+            f"has closed: share with {events_label(returns_ev)} in [t0 + N·24h, t0 + (N+1)·24h)."
         ),
         scope=sc,
-        units={"persons": "users", "retained": "users", "pending": "users", **_RATE_UNITS},
+        units={"persons": "users", "retained": "users", "pending": "users", **RATE_UNITS},
         x="day",
         y="rate",
         kind="bar",
@@ -877,7 +871,7 @@ def nday_retention(
     )
 
 
-def _closed_default_range(sc: Scope, seconds: int, days: int = 28) -> Scope:
+def closed_default_range(sc: Scope, seconds: int, days: int = 28) -> Scope:
     """The ``days`` local days ending at the last midnight at or before ``as_of - seconds``."""
     last = (sc.as_of - timedelta(seconds=seconds)).date()
     return sc.with_range(last - timedelta(days=days), last)
@@ -916,11 +910,11 @@ def _churn_sql(sc: Scope, unit: str, active: Sequence[str], first: date, hi: dat
     src = _wide(sc)
     scan = src.events_cte(active, columns="e.person_id, e.timestamp", range_start=prev)
     qb = _quarter_buckets_sql(sc, unit, prev, sc.as_of)
-    nxt = _period_index("b", "nb", unit)
+    nxt = _period_index(sc.d, "b", "nb", unit)
     return f"""
         WITH pb AS (
-            SELECT s.person_id, qb.b, arg_min(s.breakdown, s.timestamp) AS breakdown
-            FROM ({scan}) s JOIN ({qb}) qb ON qb.q = {_quarter("s.timestamp")}
+            SELECT s.person_id, qb.b, {sc.d.arg_min("s.breakdown", "s.timestamp")} AS breakdown
+            FROM ({scan}) s JOIN ({qb}) qb ON qb.q = {_quarter(sc.d, "s.timestamp")}
             GROUP BY s.person_id, qb.b
         ),
         nx AS (
@@ -947,10 +941,10 @@ def churn_rate(
 
     Without ``start``/``window`` the last ``periods`` periods up to ``as_of`` are shown.
     """
-    unit = _check_unit(period)
-    active = _events(active_event, config.DEFAULT_ACTIVE_EVENT)
+    unit = check_unit(period)
+    active = event_list(active_event, config.DEFAULT_ACTIVE_EVENT)
     sc = resolve(wh, default_window=ROLLING_DAYS[unit] * periods, **scope)
-    if not _has_range(scope) and sc.end > sc.start:
+    if not has_range(scope) and sc.end > sc.start:
         last = period_floor(sc.end - timedelta(days=1), unit)
         sc = sc.with_range(add_periods(last, unit, -(periods - 1)), sc.end)
     starts = period_starts(sc.start, sc.end, unit)
@@ -975,17 +969,17 @@ def churn_rate(
         df["period"] = pd.to_datetime(df["period"])
         df = df.sort_values(["breakdown", "period"])[cols].reset_index(drop=True)
     else:
-        df = _empty(cols)
+        df = empty_rates(cols)
     return MetricResult(
         name="churn_rate",
         title=f"{unit.capitalize()}ly churn rate",
         df=df,
         definition=(
-            f"Share of the persons active ({_label(active)}) in the previous {unit} with no "
+            f"Share of the persons active ({events_label(active)}) in the previous {unit} with no "
             f"such event this {unit}; — while the {unit} is not over."
         ),
         scope=sc,
-        units={"previous_active": "users", "churned": "users", **_RATE_UNITS},
+        units={"previous_active": "users", "churned": "users", **RATE_UNITS},
         x="period",
         y="rate",
         kind="line",

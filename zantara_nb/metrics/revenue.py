@@ -196,14 +196,11 @@ def mrr(wh, **scope: Unpack[ScopeArgs]) -> MetricResult:
         WITH {_moves_sql(sc)},
         {_segments_sql(sc)},
         daily AS (
-            SELECT greatest(day, DATE '{sc.start.isoformat()}') AS day, seg,
+            SELECT greatest(day, {sc.date_sql(sc.start)}) AS day, seg,
                    sum(delta) AS d_mrr, sum(n_after - n_before) AS d_n
             FROM moves GROUP BY ALL
         ),
-        days AS (
-            SELECT CAST(range AS DATE) AS day
-            FROM range(DATE '{sc.start.isoformat()}', DATE '{sc.end.isoformat()}', INTERVAL 1 DAY)
-        )
+        days AS ({sc.d.calendar(sc.start, sc.end)})
         SELECT d.day, s.seg AS breakdown,
                sum(coalesce(x.d_mrr, 0)) OVER w AS mrr,
                CAST(sum(coalesce(x.d_n, 0)) OVER w AS BIGINT) AS paying
@@ -282,7 +279,7 @@ def mrr_movements(wh, *, period: str = "month", **scope: Unpack[ScopeArgs]) -> M
     units = {c: "usd" for c in ["starting_mrr", *MOVEMENTS, "net_new", "ending_mrr"]}
     if sc.days <= 0:
         return _movements_result(pd.DataFrame({c: [] for c in cols}), sc, period, units)
-    start_lit = f"DATE '{sc.start.isoformat()}'"
+    start_lit = sc.date_sql(sc.start)
     sums = ",\n".join(f"coalesce(sum({m}), 0) AS {m}" for m in MOVEMENTS)
     sql = f"""
         WITH {_moves_sql(sc)},
@@ -293,8 +290,8 @@ def mrr_movements(wh, *, period: str = "month", **scope: Unpack[ScopeArgs]) -> M
             FROM moves WHERE day >= {start_lit} GROUP BY ALL
         ),
         periods AS (
-            SELECT DISTINCT CAST(date_trunc('{period}', range) AS DATE) AS p
-            FROM range({start_lit}, DATE '{sc.end.isoformat()}', INTERVAL 1 DAY)
+            SELECT DISTINCT {sc.d.date_bucket(period, "c.day")} AS p
+            FROM ({sc.d.calendar(sc.start, sc.end)}) c
         )
         SELECT t.p AS {period}, s.seg AS breakdown,
                coalesce(i.mrr0, 0) + coalesce(sum(coalesce(x.net_new, 0)) OVER (
@@ -425,6 +422,7 @@ def nps(wh, *, by: str | None = None, **scope: Unpack[ScopeArgs]) -> MetricResul
         raise ValueError(f"by={by!r}: use 'day', 'week', 'month' or None")
     sc = resolve(wh, default_window="90d", **scope)
     bucket = f"{sc.bucket(by, 'timestamp')} AS {by}, " if by else ""
+    latest = sc.d.row_key("timestamp", "uuid")
     sql = f"""
         WITH s AS ({
         sc.events_cte(
@@ -435,15 +433,15 @@ def nps(wh, *, by: str | None = None, **scope: Unpack[ScopeArgs]) -> MetricResul
     }),
         latest AS (
             SELECT {bucket}person_id,
-                   arg_max(score, (timestamp, uuid)) AS score,
-                   arg_max(breakdown, (timestamp, uuid)) AS breakdown
+                   {sc.d.arg_max("score", latest)} AS score,
+                   {sc.d.arg_max("breakdown", latest)} AS breakdown
             FROM s GROUP BY ALL
         )
         SELECT {by + ", " if by else ""}breakdown,
                count(*) AS respondents,
-               CAST(count_if(score >= 9) AS BIGINT) AS promoters,
-               CAST(count_if(score BETWEEN 7 AND 8) AS BIGINT) AS passives,
-               CAST(count_if(score <= 6) AS BIGINT) AS detractors
+               {sc.d.count_if("score >= 9")} AS promoters,
+               {sc.d.count_if("score BETWEEN 7 AND 8")} AS passives,
+               {sc.d.count_if("score <= 6")} AS detractors
         FROM latest GROUP BY ALL
         ORDER BY ALL
     """

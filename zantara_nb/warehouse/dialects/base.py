@@ -194,6 +194,14 @@ class Dialect:
         """Whole calendar days from DATE ``earlier`` to DATE ``later`` (can be negative)."""
         raise NotImplementedError(self._missing("days_between"))
 
+    def months_between(self, earlier: str, later: str) -> str:
+        """Whole calendar months from month-start DATE ``earlier`` to ``later``."""
+        raise NotImplementedError(self._missing("months_between"))
+
+    def int_div(self, a: str, b: str | int) -> str:
+        """Integer division rounding toward minus infinity for the non-negative values used."""
+        raise NotImplementedError(self._missing("int_div"))
+
     def calendar(self, first: date, end: date, col: str = "day", step_days: int = 1) -> str:
         """A query with one DATE row ``col`` per ``step_days`` days in ``[first, end)``."""
         raise NotImplementedError(self._missing("calendar"))

@@ -20,6 +20,8 @@ class DuckDBDialect(Dialect):
             "date_diff",
             "datediff",
             "date_add",
+            "year",
+            "month",
             "strftime",
             "strptime",
             "epoch",
@@ -42,6 +44,7 @@ class DuckDBDialect(Dialect):
             "bool_or",
             "bool_and",
             "quantile_cont",
+            "median",
             "quantile_disc",
             "list",
             "array_agg",
@@ -112,6 +115,12 @@ class DuckDBDialect(Dialect):
     def days_between(self, earlier: str, later: str) -> str:
         return f"date_diff('day', {earlier}, {later})"
 
+    def months_between(self, earlier: str, later: str) -> str:
+        return f"((year({later}) - year({earlier})) * 12 + month({later}) - month({earlier}))"
+
+    def int_div(self, a: str, b: str | int) -> str:
+        return f"({a} // {b})"
+
     def calendar(self, first: date, end: date, col: str = "day", step_days: int = 1) -> str:
         return (
             f"SELECT CAST(range AS DATE) AS {self.ident(col)} "
@@ -150,6 +159,9 @@ class DuckDBDialect(Dialect):
 
     def quantile(self, expr: str, q: float) -> str:
         return f"quantile_cont({expr}, {float(q)!r})"
+
+    def median(self, expr: str) -> str:
+        return f"median({expr})"
 
     def list_agg(self, expr: str, order_by: str) -> str:
         return f"list({expr} ORDER BY {order_by})"
