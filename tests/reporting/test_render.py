@@ -209,3 +209,22 @@ def test_reports_index_lists_every_run_newest_first(tmp_path):
 def test_reports_index_without_runs(tmp_path):
     page = render.render_reports_index(tmp_path).read_text()
     assert "No runs yet" in page
+
+
+def test_sql_blocks_on_the_analyst_page_only(tmp_path):
+    """A result's SQL (a collapsed block under its table) is for analysts: readers see none."""
+    from zantara_nb.warehouse.sqltrace import sql_details_html
+
+    nb = _executed()
+    block = sql_details_html(["SELECT count(*) FROM events WHERE event = 'x<y'"])
+    nb.cells[-1].outputs[1]["data"]["text/html"] = "<table><tr><td>4,403</td></tr></table>" + block
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, path)
+    files = render.render_notebook(path, tmp_path, name="01_x", title="W", stale=None, error=None)
+    reader = _body((tmp_path / files["reader"]).read_text())
+    analyst = _body((tmp_path / files["analyst"]).read_text())
+    assert "4,403" in reader and "4,403" in analyst
+    assert "SELECT count(*)" not in reader and "zantara-sql" not in reader
+    assert "zantara-sql" in analyst
+    assert "SELECT count(*) FROM events WHERE event =" in analyst
+    assert "x&lt;y" in analyst and "x<y" not in analyst  # escaped, never markup

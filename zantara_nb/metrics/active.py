@@ -69,6 +69,7 @@ from ..display import charts
 from ..display.formatting import fmt_change, fmt_int, fmt_p
 from ..warehouse.scope import ActiveEvent, Scope, ScopeArgs, last_complete_period, resolve
 from ..warehouse.scope import active_events as _events
+from ..warehouse.sqltrace import records_sql
 from .grids import complete_grid
 from .results import MetricResult, format_frame, header_html
 from .stats import Change, poisson_p, wilson
@@ -297,6 +298,7 @@ def _active_frame(
     return df[cols].reset_index(drop=True)
 
 
+@records_sql
 def active_users(
     wh,
     *,
@@ -356,16 +358,19 @@ def _single_window(
     )
 
 
+@records_sql
 def dau(wh, *, active_event: ActiveEvent = None, **scope: Unpack[ScopeArgs]) -> MetricResult:
     """Daily active users: persons with ≥1 active event on each local day of the range."""
     return _single_window(wh, 1, "dau", "Daily active users", active_event, scope)
 
 
+@records_sql
 def wau(wh, *, active_event: ActiveEvent = None, **scope: Unpack[ScopeArgs]) -> MetricResult:
     """Weekly active users (rolling): persons active in the 7 local days ending each day."""
     return _single_window(wh, 7, "wau", "Weekly active users (rolling 7 days)", active_event, scope)
 
 
+@records_sql
 def mau(wh, *, active_event: ActiveEvent = None, **scope: Unpack[ScopeArgs]) -> MetricResult:
     """Monthly active users (rolling): persons active in the 30 local days ending each day."""
     return _single_window(
@@ -378,6 +383,7 @@ def mau(wh, *, active_event: ActiveEvent = None, **scope: Unpack[ScopeArgs]) -> 
 # ------------------------------------------------------------------------------------------
 
 
+@records_sql
 def stickiness(
     wh,
     *,
@@ -450,6 +456,7 @@ def _distribution_sql(scope: Scope, events: list[str] | None) -> str:
     """
 
 
+@records_sql
 def stickiness_distribution(
     wh, *, active_event: ActiveEvent = None, **scope: Unpack[ScopeArgs]
 ) -> MetricResult:
@@ -645,6 +652,7 @@ def _range_weeks(scope: Scope) -> list[date]:
     return _periods(scope.start, scope.end, "week") if scope.days else []
 
 
+@records_sql
 def growth_rate(
     wh, *, active_event: ActiveEvent = None, **scope: Unpack[ScopeArgs]
 ) -> MetricResult:
@@ -740,6 +748,7 @@ class NorthStarResult(MetricResult):
         return out + body
 
 
+@records_sql
 def north_star(
     wh, *, active_event: ActiveEvent = None, **scope: Unpack[ScopeArgs]
 ) -> NorthStarResult:
@@ -797,6 +806,7 @@ def north_star(
     )
 
 
+@records_sql
 def engagement(wh, *, active_event: ActiveEvent = None, **scope: Unpack[ScopeArgs]) -> MetricResult:
     """Messages per active user per calendar week: ``message_sent`` count / WAU.
 
@@ -910,6 +920,7 @@ def _plot_lifecycle(res: MetricResult, ax=None, **kw):
     return ax
 
 
+@records_sql
 def lifecycle(
     wh,
     *,

@@ -119,6 +119,7 @@ from ..display import charts
 from ..display.formatting import MISSING, fmt_duration, fmt_int, fmt_pct, is_missing
 from ..warehouse import privacy
 from ..warehouse.scope import DateLike, Scope, is_person_key, predicate_sql, resolve
+from ..warehouse.sqltrace import records_sql
 from .results import MetricResult, format_frame, header_html
 from .stats import wilson
 
@@ -727,6 +728,7 @@ class FunnelScopeArgs(TypedDict, total=False):
     breakdown: str | None
 
 
+@records_sql
 def funnel(
     wh,
     spec_or_steps: FunnelSpec | Sequence[Step | str],

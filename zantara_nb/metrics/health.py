@@ -69,6 +69,7 @@ import pandas as pd
 from typing_extensions import Unpack
 
 from ..warehouse.scope import PERSON_FILTER_KEYS, Scope, ScopeArgs, resolve
+from ..warehouse.sqltrace import records_sql
 from .results import MetricResult
 from .stats import add_rate as add_wilson
 
@@ -319,6 +320,7 @@ def _result(
 # ------------------------------------------------------------------------------------------
 
 
+@records_sql
 def p95_latency(
     wh,
     *,
@@ -369,6 +371,7 @@ def p95_latency(
 # ------------------------------------------------------------------------------------------
 
 
+@records_sql
 def error_rate(wh, *, by: str | None = None, **scope: Unpack[ScopeArgs]) -> MetricResult:
     """``error_occurred`` count / ``message_sent`` count per bucket, with a Wilson 95% CI.
 
@@ -404,6 +407,7 @@ def error_rate(wh, *, by: str | None = None, **scope: Unpack[ScopeArgs]) -> Metr
     )
 
 
+@records_sql
 def hourly_errors(wh, **scope: Unpack[ScopeArgs]) -> MetricResult:
     """``error_occurred`` count per local hour (every hour of the range listed).
 
@@ -487,6 +491,7 @@ def _cost_frame(
     return shape(wh.sql(sql), sc, by, counts=counts, values=["cost_usd"], zero=["cost_usd"])
 
 
+@records_sql
 def cost_per_1k(
     wh,
     *,
@@ -515,6 +520,7 @@ def cost_per_1k(
     )
 
 
+@records_sql
 def cost_per_active_user(
     wh,
     *,
@@ -556,6 +562,7 @@ def cost_per_active_user(
 # ------------------------------------------------------------------------------------------
 
 
+@records_sql
 def satisfaction(wh, *, by: str | None = None, **scope: Unpack[ScopeArgs]) -> MetricResult:
     """Share of positive feedback (+1 among ±1) and net score (mean rating in [−1, 1]).
 
@@ -669,6 +676,7 @@ def satisfaction(wh, *, by: str | None = None, **scope: Unpack[ScopeArgs]) -> Me
 # ------------------------------------------------------------------------------------------
 
 
+@records_sql
 def llm_usage(wh, *, source: Source = "both", **scope: Unpack[ScopeArgs]) -> MetricResult:
     """Per model: queries, tokens, cost, cost per 1K, P50/P95 latency, error rate.
 

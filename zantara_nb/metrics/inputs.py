@@ -53,6 +53,7 @@ from typing_extensions import Unpack
 
 from .. import config
 from ..warehouse.scope import Scope, ScopeArgs, resolve
+from ..warehouse.sqltrace import records_sql
 from .grids import complete_grid
 from .results import MetricResult, RateResult
 from .retention import (
@@ -145,6 +146,7 @@ def _cohort_rate(
     )
 
 
+@records_sql
 def activation(wh, **scope: Unpack[ScopeArgs]) -> RateResult | MetricResult:
     """Activation rate: among persons whose first signup is in the range and whose 24 h
     window has closed by ``as_of``, the share with ≥1 ``message_sent`` and ≥1
@@ -163,6 +165,7 @@ def activation(wh, **scope: Unpack[ScopeArgs]) -> RateResult | MetricResult:
     )
 
 
+@records_sql
 def activation_series(
     wh, *, period: Period = "week", periods: int = 8, **scope: Unpack[ScopeArgs]
 ) -> MetricResult:
@@ -222,6 +225,7 @@ def activation_series(
     )
 
 
+@records_sql
 def week2_retention(
     wh, *, active_event: str | Sequence[str] | None = None, **scope: Unpack[ScopeArgs]
 ) -> RateResult | MetricResult:
@@ -247,6 +251,7 @@ def week2_retention(
 PAID_SQL = "(coalesce(r.plan, '') <> 'free' AND coalesce(r.price_usd, 1) <> 0)"
 
 
+@records_sql
 def paid_conversion(
     wh, *, days: int = 30, paid_only: bool = True, **scope: Unpack[ScopeArgs]
 ) -> RateResult | MetricResult:

@@ -37,6 +37,7 @@ import pandas as pd
 from .. import config
 from ..display.formatting import fmt, fmt_change, fmt_p
 from ..warehouse.scope import last_complete_period, resolve
+from ..warehouse.sqltrace import records_sql
 from . import active, health, inputs, revenue
 from .results import MetricResult, header_html
 from .stats import Change, poisson_p, two_proportion_p
@@ -163,6 +164,7 @@ class KPIResult(MetricResult):
         return self.df.set_index("kpi").loc[kpi]
 
 
+@records_sql
 def kpis(
     wh,
     as_of: str | date | None = None,

@@ -4,7 +4,9 @@ Each metric returns a :class:`MetricResult` (a tidy DataFrame plus what it means
 title, a one-line definition, the scope, the unit of each column and a default chart)
 or a :class:`RateResult` / :class:`ValueResult` for a single number. All render as HTML
 in a notebook (``_repr_html_``, numbers formatted, missing shown as "—") and have
-``.plot()``.
+``.plot()``. Every result carries ``.definition`` (in words) and ``.sql`` (the
+statements that produced it, runnable on its engine; shown collapsed under the table on
+analyst pages and removed from reader pages).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 from ..display import charts
 from ..display.formatting import MISSING, fmt, fmt_int, fmt_pct, is_missing
 from ..warehouse.scope import Scope
+from ..warehouse.sqltrace import Statements, sql_details_html
 from .stats import Interval, wilson
 
 
@@ -69,6 +72,8 @@ class MetricResult:
     hue: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     plotter: Callable[..., Any] | None = field(default=None, repr=False)
+    #: The statements that produced this result, in order (set by ``records_sql``).
+    sql: Statements = field(default_factory=Statements, repr=False)
 
     def __len__(self) -> int:
         return len(self.df)
@@ -97,7 +102,12 @@ class MetricResult:
             if len(self.df) > 60
             else ""
         )
-        return header_html(self.title, self.definition, self.scope) + body + more
+        return (
+            header_html(self.title, self.definition, self.scope)
+            + body
+            + more
+            + sql_details_html(self.sql)
+        )
 
     def __str__(self) -> str:
         return f"{self.title}\n{self.formatted(60).to_string(index=False)}"
@@ -179,6 +189,7 @@ class RateResult:
     definition: str = ""
     scope: Scope | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    sql: Statements = field(default_factory=Statements, repr=False)
 
     @property
     def value(self) -> float | None:
@@ -203,6 +214,7 @@ class RateResult:
         return (
             header_html(self.title, self.definition, self.scope)
             + f"<div>{html.escape(str(self))}</div>"
+            + sql_details_html(self.sql)
         )
 
     def plot(self, ax=None):
@@ -238,6 +250,7 @@ class ValueResult:
     definition: str = ""
     scope: Scope | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    sql: Statements = field(default_factory=Statements, repr=False)
 
     def __float__(self) -> float:
         return float("nan") if self.value is None else float(self.value)
@@ -249,6 +262,7 @@ class ValueResult:
         return (
             header_html(self.title, self.definition, self.scope)
             + f"<div>{html.escape(str(self))}</div>"
+            + sql_details_html(self.sql)
         )
 
     def plot(self, ax=None):

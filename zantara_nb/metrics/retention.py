@@ -81,6 +81,7 @@ from ..display import charts
 from ..display.formatting import fmt_int, fmt_pct
 from ..warehouse.dialects import Dialect
 from ..warehouse.scope import PERSON_FILTER_KEYS, Scope, ScopeArgs, resolve
+from ..warehouse.sqltrace import records_sql
 from .grids import complete_grid
 from .results import MetricResult, header_html
 from .stats import add_rate as _add_rate
@@ -513,6 +514,7 @@ def has_range(scope: dict[str, Any]) -> bool:
     return any(scope.get(k) is not None for k in ("start", "window"))
 
 
+@records_sql
 def retention(
     wh,
     *,
@@ -811,6 +813,7 @@ def long_rates(raw: pd.DataFrame, rates: Sequence[CohortRate], keys: list[str]) 
     return pd.concat(parts, ignore_index=True)
 
 
+@records_sql
 def nday_retention(
     wh,
     *,
@@ -928,6 +931,7 @@ def _churn_sql(sc: Scope, unit: str, active: Sequence[str], first: date, hi: dat
         GROUP BY b, breakdown"""
 
 
+@records_sql
 def churn_rate(
     wh,
     *,

@@ -65,6 +65,7 @@ import pandas as pd
 from typing_extensions import Unpack
 
 from ..warehouse.scope import Scope, ScopeArgs, resolve
+from ..warehouse.sqltrace import records_sql
 from .health import incomplete, plot_bars, plot_line
 from .results import MetricResult
 from .stats import Z95
@@ -180,6 +181,7 @@ def _as_of_local_date(sc: Scope):
 # ------------------------------------------------------------------------------------------
 
 
+@records_sql
 def mrr(wh, **scope: Unpack[ScopeArgs]) -> MetricResult:
     """Monthly recurring revenue at the end of each local day of the range (USD).
 
@@ -249,6 +251,7 @@ def _mrr_result(df: pd.DataFrame, sc: Scope, units: dict, at_as_of) -> MetricRes
     )
 
 
+@records_sql
 def mrr_movements(wh, *, period: str = "month", **scope: Unpack[ScopeArgs]) -> MetricResult:
     """MRR movements per ``period`` (month, week or day) of the range.
 
@@ -410,6 +413,7 @@ def nps_interval(promoters: int, detractors: int, n: int) -> tuple[float | None,
     return 100 * lo, 100 * hi
 
 
+@records_sql
 def nps(wh, *, by: str | None = None, **scope: Unpack[ScopeArgs]) -> MetricResult:
     """Net Promoter Score: % promoters (9–10) − % detractors (0–6), latest answer per person.
 

@@ -3,8 +3,9 @@
 Each executed notebook is rendered twice with nbconvert (JupyterLab template):
 
 - **reader** (``<name>.html``): no code, no prompts (``exclude_input``), no stderr
-  streams; for readers and for the e-mail.
-- **analyst** (``<name>.analyst.html``): the whole notebook with code and prompts.
+  streams and no SQL blocks; for readers and for the e-mail.
+- **analyst** (``<name>.analyst.html``): the whole notebook with code and prompts, and
+  under each result table the SQL that produced it (a collapsed block).
 
 Every page gets a banner at the top (:func:`page_banner`): links back to the run index,
 the other variant, and warnings (stale data, the notebook failed). The run index
@@ -24,11 +25,14 @@ from typing import Any
 
 import nbformat
 
+from ..warehouse.sqltrace import SQL_BLOCK_CLASS
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 READER_SUFFIX = ".html"
 ANALYST_SUFFIX = ".analyst.html"
 _BODY = re.compile(r"<body[^>]*>", re.IGNORECASE)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_SQL_BLOCK = re.compile(rf"<details class='{SQL_BLOCK_CLASS}'.*?</details>", re.DOTALL)
 
 
 @lru_cache(maxsize=1)
@@ -80,7 +84,7 @@ def _exporter(reader: bool):
 
 
 def reader_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy for readers: stderr streams and output-less code cells removed.
+    """A copy for readers: stderr streams, SQL blocks and output-less code cells removed.
 
     Markdown cells become output-only cells (their text as a markdown output), so the
     page has no input areas at all.
@@ -97,7 +101,7 @@ def reader_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell = md
         elif cell.cell_type == "code":
             cell.outputs = [
-                o
+                _without_sql(o)
                 for o in cell.get("outputs", [])
                 if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
             ]
@@ -106,6 +110,16 @@ def reader_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         cells.append(cell)
     out.cells = cells
     return out
+
+
+def _without_sql(output: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """An output with the collapsed SQL blocks removed from its HTML (readers see no code)."""
+    data = output.get("data") or {}
+    page = data.get("text/html")
+    if page:
+        text = "".join(page) if isinstance(page, list) else page
+        data["text/html"] = _SQL_BLOCK.sub("", text)
+    return output
 
 
 def inject_banner(page: str, banner_html: str) -> str:

@@ -30,6 +30,7 @@ from ..display import charts
 from ..display.formatting import MISSING, fmt, fmt_change, fmt_pp, fmt_usd, is_missing
 from ..metrics.results import header_html, more_rows
 from ..warehouse.scope import last_complete_period
+from ..warehouse.sqltrace import sql_details_html
 
 # -- the report context ----------------------------------------------------------------
 
@@ -247,15 +248,16 @@ def show(
     head = header_html(
         title or result.title, getattr(result, "definition", ""), getattr(result, "scope", None)
     )
+    sql = sql_details_html(getattr(result, "sql", ()))
     if df.empty:
-        return _html(head + "<em>No data in this range.</em>")
+        return _html(head + "<em>No data in this range.</em>" + sql)
     shown = result.formatted(max_rows)
     if columns is not None:
         shown = shown[[c for c in columns if c in shown.columns]]
     more = ""
     if max_rows is not None and len(df) > max_rows:
         more = f"<div style='color:#666'>… {more_rows(len(df) - max_rows)}</div>"
-    return _html(head + table_html(shown) + more)
+    return _html(head + table_html(shown) + more + sql)
 
 
 class Chart:

@@ -17,7 +17,7 @@ import html
 import re
 import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -107,7 +107,8 @@ class SqlRecorder:
         try:
             yield log
         finally:
-            self._open.remove(log)
+            # by identity: two open logs can hold equal statements
+            self._open[:] = [x for x in self._open if x is not log]
 
     def record(self, query: str, params, quote) -> None:
         if self._open:
@@ -134,7 +135,5 @@ def records_sql(fn: F) -> F:
 
 def attach_sql(result: Any, statements: Sequence[str]) -> None:
     """Set ``result.sql`` (objects that refuse attributes are left as they are)."""
-    try:
+    with suppress(AttributeError, TypeError):
         result.sql = Statements(statements)
-    except (AttributeError, TypeError):
-        pass
