@@ -72,6 +72,7 @@ from ..warehouse.scope import PERSON_FILTER_KEYS, Scope, ScopeArgs, resolve
 from ..warehouse.sqltrace import records_sql
 from .results import MetricResult
 from .stats import add_rate as add_wilson
+from .targets import target_value
 
 TIME_UNITS = ("hour", "day", "week", "month")
 Source = Literal["message_received", "$ai_generation", "both"]
@@ -362,7 +363,7 @@ def p95_latency(
         {"replies": "count", "latency_ms": "ms"},
         by,
         "latency_ms",
-        {"quantile": quantile, "source": source, "target_ms": 3000},
+        {"quantile": quantile, "source": source, "target_ms": target_value("p95_latency_ms")},
     )
 
 
@@ -403,7 +404,7 @@ def error_rate(wh, *, by: str | None = None, **scope: Unpack[ScopeArgs]) -> Metr
         },
         by,
         "error_rate",
-        {"target": 0.01, "ci": ("ci_low", "ci_high")},
+        {"target": target_value("error_rate"), "ci": ("ci_low", "ci_high")},
     )
 
 
@@ -516,7 +517,7 @@ def cost_per_1k(
         {"queries": "count", "cost_usd": "usd", "cost_per_1k": "usd"},
         by,
         "cost_per_1k",
-        {"source": source, "target_usd": 5.0},
+        {"source": source, "target_usd": target_value("cost_per_1k_usd")},
     )
 
 
@@ -660,7 +661,7 @@ def satisfaction(wh, *, by: str | None = None, **scope: Unpack[ScopeArgs]) -> Me
         time_by,
         "share_positive",
         {
-            "target_share_positive": 0.7,
+            "target_share_positive": target_value("satisfaction"),
             "alert_mean_rating_below": 0.5,
             "by": by,
             "ci": ("ci_low", "ci_high"),

@@ -69,6 +69,7 @@ from ..warehouse.sqltrace import records_sql
 from .health import incomplete, plot_bars, plot_line
 from .results import MetricResult
 from .stats import Z95
+from .targets import target_value
 
 _YEARLY = "('yearly', 'annual', 'annually', 'year')"
 MOVEMENTS = ("new", "expansion", "contraction", "churned", "reactivation")
@@ -246,7 +247,7 @@ def _mrr_result(df: pd.DataFrame, sc: Scope, units: dict, at_as_of) -> MetricRes
         y="mrr",
         kind="line",
         hue="breakdown" if sc.breakdown else None,
-        extra={"mrr_as_of": at_as_of, "target_usd": 10_000, "ylabel": "MRR (USD)"},
+        extra={"mrr_as_of": at_as_of, "target_usd": target_value("mrr_usd"), "ylabel": "MRR (USD)"},
         plotter=plot_line,
     )
 
@@ -476,7 +477,7 @@ def nps(wh, *, by: str | None = None, **scope: Unpack[ScopeArgs]) -> MetricResul
         df.loc[unobserved, df.columns[df.columns.get_loc("breakdown") + 1 :]] = float("nan")
     if not sc.breakdown:
         df = df.drop(columns="breakdown")
-    extra: dict = {"target": 50, "ci": ("ci_low", "ci_high")}
+    extra: dict = {"target": target_value("nps"), "ci": ("ci_low", "ci_high")}
     if len(df) == 1:
         row = df.iloc[0]
         extra.update(

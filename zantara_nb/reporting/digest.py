@@ -45,6 +45,8 @@ import pandas as pd
 
 from .. import __version__, config
 from ..display.formatting import fmt, fmt_change, fmt_p, fmt_pp, fmt_usd, is_missing
+from ..metrics.kpi_registry import kpi as kpi_entry
+from ..metrics.kpi_registry import shown_in
 
 DIGEST_FILE = "digest.json"
 CHART_WIDTH_PX = 640
@@ -52,14 +54,6 @@ CHART_HEIGHT_PX = 270
 CHART_DPI = 100
 
 #: Headline cards: (card key, KPI key, label, desired direction).
-HEADLINE = (
-    ("active_users", "active_users", None, "up"),
-    ("messages", "messages", "Messages sent", "up"),
-    ("cost_per_query", "cost_per_1k_usd", "AI cost per query", "down"),
-    ("satisfaction", "satisfaction", "Satisfaction", "up"),
-    ("p95_latency_ms", "p95_latency_ms", "P95 latency", "down"),
-    ("error_rate", "error_rate", "Error rate", "down"),
-)
 
 
 @dataclass
@@ -311,7 +305,9 @@ def _bool(x: Any) -> bool | None:
 def _cards(df: pd.DataFrame, period: str) -> list[Card]:
     rows = df.set_index("kpi") if "kpi" in df else pd.DataFrame()
     cards = []
-    for key, kpi, label, want in HEADLINE:
+    for entry in shown_in("email"):
+        key, kpi, want = entry.key, entry.derived_from or entry.key, entry.good
+        label = entry.card_label or entry.label
         r = rows.loc[kpi] if kpi in rows.index else pd.Series(dtype=object)
         unit = str(r.get("unit", "number")) if len(r) else "number"
         value, prev = _num(r.get("current")), _num(r.get("previous"))
@@ -324,13 +320,12 @@ def _cards(df: pd.DataFrame, period: str) -> list[Card]:
             else None
         )
         met = _bool(r.get("target_met")) if len(r) else None
-        if label is None:
+        if key == "active_users":
             label = "Weekly active users" if period == "week" else "Monthly active users"
         note = ""
-        scale = 1.0
-        if key == "cost_per_query":
+        scale = entry.scale
+        if entry.derived_from == "cost_per_1k_usd":
             note = f"{fmt_usd(value)} per 1K queries" if value is not None else ""
-            scale = 1 / 1000
         v, pv, ch = (None if x is None else x * scale for x in (value, prev, change))
         tg = None if target is None else target * scale
         direction = _direction(ch)
@@ -375,8 +370,9 @@ def _direction(change: float | None) -> str:
 
 
 def _fmt_card(x: float | None, unit: str, key: str) -> str:
-    if key == "cost_per_query":
-        return fmt_usd(x, 4)
+    decimals = kpi_entry(key).money_decimals
+    if decimals is not None:
+        return fmt_usd(x, decimals)
     return fmt(x, unit)
 
 

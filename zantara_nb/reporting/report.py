@@ -28,6 +28,8 @@ import pandas as pd
 from .. import config
 from ..display import charts
 from ..display.formatting import MISSING, fmt, fmt_change, fmt_pp, fmt_usd, is_missing
+from ..metrics.kpi_registry import REGISTRY, shown_in
+from ..metrics.kpi_registry import kpi as kpi_entry
 from ..metrics.results import header_html, more_rows
 from ..warehouse.scope import last_complete_period
 from ..warehouse.sqltrace import sql_details_html
@@ -305,13 +307,8 @@ def bar_chart(df: pd.DataFrame, x: str, y: str, *, title: str, ylabel: str, unit
 # -- the overview's blocks --------------------------------------------------------------
 
 #: Desired direction of each KPI (True: higher is better).
-HIGHER_IS_BETTER = {
-    "p95_latency_ms": False,
-    "error_rate": False,
-    "cost_per_1k_usd": False,
-    "cost_per_active_user_usd": False,
-    "cost_per_query_usd": False,
-}
+#: Which way is good, per KPI key (from the KPI registry).
+HIGHER_IS_BETTER = {k.key: k.higher_is_better for k in REGISTRY}
 
 
 def _num(x: Any) -> float | None:
@@ -348,8 +345,9 @@ def _change_html(kpi: str, row: pd.Series) -> str:
 
 
 def _fmt_value(kpi: str, v: float | None, unit: str) -> str:
-    if kpi == "cost_per_query_usd":
-        return fmt_usd(v, 4)
+    decimals = kpi_entry(kpi).money_decimals if kpi in HIGHER_IS_BETTER else None
+    if decimals is not None:
+        return fmt_usd(v, decimals)
     return fmt(v, unit)
 
 
@@ -359,13 +357,25 @@ def _kpi_row(k, key: str) -> pd.Series | None:
     return None if hit.empty else hit.iloc[0]
 
 
-def _per_query(row: pd.Series) -> pd.Series:
+def _view(row: pd.Series, view) -> pd.Series:
+    """Another KPI's row in the scale of a registry view (cost per 1K -> per query)."""
     r = row.copy()
     for col in ("current", "previous", "change", "target"):
         v = _num(r.get(col))
-        r[col] = None if v is None else v / 1000
-    r["kpi"], r["label"] = "cost_per_query_usd", "AI cost per query"
+        r[col] = None if v is None else v * view.scale
+    r["kpi"], r["label"] = view.key, view.label
     return r
+
+
+def _card_rows(k, place: str) -> list[tuple[str, str, pd.Series | None]]:
+    """(key, label, row) of the registry's cards for ``place`` from a KPI result."""
+    out = []
+    for entry in shown_in(place):
+        row = _kpi_row(k, entry.derived_from or entry.key)
+        if row is not None and entry.derived_from:
+            row = _view(row, entry)
+        out.append((entry.key, entry.card_label or entry.label, row))
+    return out
 
 
 def _card(label: str, value: str, change: str, foot: str = "") -> str:
@@ -417,24 +427,12 @@ def headline_cards(k):
     up/down mark (green when the move is good, red when bad) and whether the change is
     significant.
     """
-    cost = _kpi_row(k, "cost_per_1k_usd")
-    rows = [
-        ("active_users", "Active users", _kpi_row(k, "active_users")),
-        ("messages", "Messages sent", _kpi_row(k, "messages")),
-        ("cost_per_query_usd", "AI cost per query", None if cost is None else _per_query(cost)),
-        ("satisfaction", "Satisfaction (positive)", _kpi_row(k, "satisfaction")),
-    ]
-    return _html(_cards(rows, with_target=False))
+    return _html(_cards(_card_rows(k, "headline"), with_target=False))
 
 
 def health_cards(k):
     """System health: P95 latency, error rate and cost per 1K queries against targets."""
-    rows = [
-        ("p95_latency_ms", "P95 response latency", _kpi_row(k, "p95_latency_ms")),
-        ("error_rate", "Error rate", _kpi_row(k, "error_rate")),
-        ("cost_per_1k_usd", "AI cost per 1K queries", _kpi_row(k, "cost_per_1k_usd")),
-    ]
-    return _html(_cards(rows, with_target=True))
+    return _html(_cards(_card_rows(k, "health"), with_target=True))
 
 
 def targets_table(k):
