@@ -77,6 +77,7 @@ from ..display.formatting import fmt, fmt_int
 from ..metrics import health, revenue
 from ..metrics.results import MetricResult, header_html
 from ..warehouse.scope import Scope, ScopeArgs, parse_window, resolve
+from ..warehouse.sqltrace import records_sql, sql_details_html
 
 log = logging.getLogger(__name__)
 
@@ -489,7 +490,12 @@ class AlertResult(MetricResult):
             else self.formatted().to_html(index=False, border=0, escape=True)
         )
         foot = f"<div style='color:#666'>Delivery: {self.delivery}</div>"
-        return header_html(self.title, self.definition, self.scope) + body + foot
+        return (
+            header_html(self.title, self.definition, self.scope)
+            + body
+            + foot
+            + sql_details_html(self.sql)
+        )
 
     def __str__(self) -> str:
         return f"{self.title}\n{self.formatted().to_string(index=False)}\nDelivery: {self.delivery}"
@@ -535,6 +541,7 @@ def _num(x: Any) -> float | None:
     return None if math.isnan(v) else v
 
 
+@records_sql
 def evaluate_alerts(
     wh,
     rules: str | Path | dict | Sequence[AlertRule | dict] | None = None,

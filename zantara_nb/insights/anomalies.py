@@ -112,7 +112,8 @@ from ..display import charts
 from ..display.formatting import fmt, fmt_change, fmt_num
 from ..metrics import active, health
 from ..metrics.results import MetricResult, format_frame, header_html
-from ..warehouse.scope import Scope, ScopeArgs, is_person_key, resolve, sql_list
+from ..warehouse.scope import Scope, ScopeArgs, is_person_key, resolve
+from ..warehouse.sqltrace import records_sql, sql_details_html
 
 #: Weeks of same-weekday history behind each expected value.
 REFERENCE_WEEKS = 4
@@ -329,6 +330,7 @@ def counts_sql(sc: Scope, lo: date, events: Sequence[str], dims: Sequence[str]) 
     One scan: ``GROUPING SETS`` (day, breakdown, event) and (day, breakdown, event, dim_i).
     Columns: ``day, breakdown, event, dimension ('total' or the dim), value, n``.
     """
+    dl = sc.dialect
     inner, outer = _dim_exprs(sc, dims)
     cols = ", ".join(["e.timestamp", "e.event", "e.person_id", *inner])
     cte = sc.events_cte(list(events), columns=cols, range_start=lo)
@@ -339,15 +341,18 @@ def counts_sql(sc: Scope, lo: date, events: Sequence[str], dims: Sequence[str]) 
         ["(day, breakdown, event)"] + [f"(day, breakdown, event, d{i})" for i in range(len(dims))]
     )
     if dims:
-        which = " ".join(f"WHEN GROUPING(d{i}) = 0 THEN '{d}'" for i, d in enumerate(dims))
+        none = dl.str_lit("(none)")
+        which = " ".join(
+            f"WHEN GROUPING(d{i}) = 0 THEN {dl.str_lit(dim)}" for i, dim in enumerate(dims)
+        )
         vals = " ".join(
-            f"WHEN GROUPING(d{i}) = 0 THEN coalesce(CAST(d{i} AS VARCHAR), '(none)')"
+            f"WHEN GROUPING(d{i}) = 0 THEN coalesce({dl.as_text(f'd{i}')}, {none})"
             for i in range(len(dims))
         )
-        dim_col = f"CASE {which} ELSE '{TOTAL}' END"
-        val_col = f"CASE {vals} ELSE '{ALL}' END"
+        dim_col = f"CASE {which} ELSE {dl.str_lit(TOTAL)} END"
+        val_col = f"CASE {vals} ELSE {dl.str_lit(ALL)} END"
     else:
-        dim_col, val_col = f"'{TOTAL}'", f"'{ALL}'"
+        dim_col, val_col = dl.str_lit(TOTAL), dl.str_lit(ALL)
     return f"""
         WITH s AS ({cte}),
         t AS (
@@ -570,7 +575,9 @@ class AnomalyResult(MetricResult):
             body = "<em>No anomalies in this range.</em>"
         else:
             body = self.formatted(60).to_html(index=False, border=0, escape=True)
-        return header_html(self.title, self.definition, self.scope) + body
+        return (
+            header_html(self.title, self.definition, self.scope) + body + sql_details_html(self.sql)
+        )
 
     def series(self, metric: str, dimension: str = TOTAL, value: str = ALL) -> pd.DataFrame:
         """Every point of one series (observed, expected, z, flagged)."""
@@ -646,7 +653,7 @@ def _observed_window(wh, sc: Scope) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Local days observed: from the day of the first event the series are built from
     (:data:`SOURCE_EVENTS` and the default active event) to the last day over by as_of."""
     sources = list(dict.fromkeys((*SOURCE_EVENTS, config.DEFAULT_ACTIVE_EVENT)))
-    first = wh.scalar(f"SELECT min(timestamp) FROM events WHERE event IN ({sql_list(sources)})")
+    first = wh.scalar(f"SELECT min(timestamp) FROM events WHERE {sc.d.in_list('event', sources)}")
     open_day = sc.as_of.astimezone(sc.zone).date()  # the day as_of falls in is not over
     if first is None:
         return pd.Timestamp(open_day), pd.Timestamp(open_day)
@@ -698,6 +705,7 @@ def anomaly_points(
     return pts[in_range].reset_index(drop=True) if len(pts) else pts
 
 
+@records_sql
 def anomalies(
     wh,
     as_of: str | date | datetime | None = None,
@@ -974,6 +982,7 @@ def explain_text(g: pd.DataFrame) -> str:
     return "; ".join(bits)
 
 
+@records_sql
 def explain(
     wh,
     metric: str,

@@ -121,11 +121,18 @@ from typing_extensions import Unpack
 
 from ..display import charts
 from ..metrics.results import MetricResult, header_html
+from ..warehouse.dialects import Dialect
 from ..warehouse.privacy import hash_id_sql
-from ..warehouse.scope import ActiveEvent, Scope, ScopeArgs, is_person_key, resolve
+from ..warehouse.scope import (
+    DEFAULT_DIALECT,
+    ActiveEvent,
+    Scope,
+    ScopeArgs,
+    is_person_key,
+    resolve,
+)
 from ..warehouse.scope import active_events as _active
-from ..warehouse.scope import event_in_sql as _is_active_sql
-from ..warehouse.scope import sql_list as _names
+from ..warehouse.sqltrace import records_sql, sql_details_html
 
 __all__ = [
     "RULE_BRANCHES",
@@ -186,6 +193,7 @@ def rule_case_sql(
     errors: str = "error_count",
     *,
     what: Literal["score", "branch"] = "score",
+    dialect: Dialect = DEFAULT_DIALECT,
 ) -> str:
     """The seed's CASE (first matching branch wins) over the given signal columns."""
     cols = {
@@ -197,9 +205,9 @@ def rule_case_sql(
     parts = []
     for name, cond, score in RULE_BRANCHES:
         col, op, value = cond.split(" ")
-        out = str(score) if what == "score" else f"'{name}'"
+        out = str(score) if what == "score" else dialect.str_lit(name)
         parts.append(f"WHEN {cols[col]} {op} {value} THEN {out}")
-    other = str(RULE_ELSE[1]) if what == "score" else f"'{RULE_ELSE[0]}'"
+    other = str(RULE_ELSE[1]) if what == "score" else dialect.str_lit(RULE_ELSE[0])
     return "CASE " + " ".join(parts) + f" ELSE {other} END"
 
 
@@ -214,9 +222,9 @@ def _band_sql(col: str = "score") -> str:
     return f"CASE WHEN {col} > {HIGH_RISK_ABOVE} THEN 'high' WHEN {col} >= 50 THEN 'medium' ELSE 'low' END"
 
 
-def _days_between(later: str, earlier: str) -> str:
+def _days_between(d: Dialect, later: str, earlier: str) -> str:
     """SQL: fractional days from ``earlier`` to ``later`` (EXTRACT(EPOCH ...) / 86400)."""
-    return f"((epoch_us({later}) - epoch_us({earlier})) / {_US_PER_DAY}.0)"
+    return f"(({d.epoch_us(later)} - {d.epoch_us(earlier)}) / {_US_PER_DAY}.0)"
 
 
 def _check_breakdown(sc: Scope) -> None:
@@ -225,15 +233,6 @@ def _check_breakdown(sc: Scope) -> None:
             f"breakdown {sc.breakdown!r}: churn is per person, break down by a person "
             "property (plan, country, user_type, language, timezone)"
         )
-
-
-def _date(d: date) -> str:
-    return f"DATE '{d.isoformat()}'"
-
-
-def _add_days(col: str, n: int) -> str:
-    """SQL: a DATE plus ``n`` days (DuckDB; ClickHouse ``addDays``)."""
-    return f"({col} + {int(n)})"
 
 
 def _wide(sc: Scope) -> Scope:
@@ -259,16 +258,17 @@ def rule_signals_sql(
     src = _wide(sc).events_cte(
         names, columns="e.person_id, e.event, e.timestamp, e.rating", start=False
     )
+    d = sc.dialect
     as_of = sc.as_of_sql()
     lo7 = sc.ts_sql(_norm(sc, sc.as_of.astimezone(sc.zone) - timedelta(days=RECENT_DAYS)))
-    act = _is_active_sql(active, "x.event")
+    act = d.in_list("x.event", active)
     having = f"count(*) FILTER (WHERE {act}) > 0"
     if range_start is not None:
         lo, hi = sc.ts_sql(range_start), sc.ts_sql(sc.end)
         having = f"count(*) FILTER (WHERE {act} AND x.timestamp >= {lo} AND x.timestamp < {hi}) > 0"
     return f"""
         WITH s AS (
-            SELECT x.person_id, any_value(x.breakdown) AS breakdown,
+            SELECT x.person_id, {d.any_value("x.breakdown")} AS breakdown,
                    max(x.timestamp) FILTER (WHERE {act}) AS last_seen,
                    count(*) FILTER (WHERE {act} AND x.timestamp >= {lo7}) AS recent_messages,
                    avg(x.rating) FILTER (WHERE x.event = 'feedback_given') AS avg_satisfaction,
@@ -278,12 +278,13 @@ def rule_signals_sql(
             HAVING {having}
         ),
         sig AS (
-            SELECT {hash_id_sql("person_id")} AS person, breakdown, last_seen,
-                   {_days_between(as_of, "last_seen")} AS days_since_last,
+            SELECT {hash_id_sql("person_id", d)} AS person, breakdown, last_seen,
+                   {_days_between(d, as_of, "last_seen")} AS days_since_last,
                    recent_messages, avg_satisfaction, error_count
             FROM s
         )
-        SELECT sig.*, {rule_case_sql()} AS score, {rule_case_sql(what="branch")} AS branch,
+        SELECT sig.*, {rule_case_sql()} AS score,
+               {rule_case_sql(what="branch", dialect=d)} AS branch,
                {_band_sql(rule_case_sql())} AS band
         FROM sig"""
 
@@ -308,6 +309,7 @@ def features_sql(
     day rows joined with the few reference days; one GROUP BY (reference, person).
     Reference moments are local midnights, so every window is a range of local days.
     """
+    dl = sc.dialect
     days = sorted(ref_days)
     lo = days[0] - timedelta(days=feature_days)
     hi = days[-1] + timedelta(days=horizon_days)
@@ -319,17 +321,17 @@ def features_sql(
             "e.person_id, e.event, e.timestamp, e.session_id, e.rating, e.response_latency_ms, "
             "e.query_category, e.plan, "
             "CASE WHEN e.event = 'page_viewed' "
-            "THEN json_extract_string(e.properties, '$.path') END AS path, "
+            f"THEN {dl.json_text('e.properties', 'path')} END AS path, "
             "CASE WHEN e.event = 'feature_used' "
-            "THEN json_extract_string(e.properties, '$.feature') END AS feature"
+            f"THEN {dl.json_text('e.properties', 'feature')} END AS feature"
         ),
         start=False,
         extra_where=(
-            f"(e.event IN ({_names(_HISTORY_EVENTS)}) OR e.timestamp >= {sc.ts_sql(lo)}) "
+            f"({dl.in_list('e.event', _HISTORY_EVENTS)} OR e.timestamp >= {sc.ts_sql(lo)}) "
             f"AND e.timestamp < {sc.ts_sql(hi)}"
         ),
     )
-    act = _is_active_sql(active, "x.event")
+    act = dl.in_list("x.event", active)
     sub = "x.event IN ('subscription_started', 'subscription_cancelled')"
     reply = "x.event IN ('message_received', '$ai_generation')"
     voice = "(x.event = 'voice_used' OR x.feature = 'voice')"
@@ -339,16 +341,16 @@ def features_sql(
     )
     cat_day = "".join(
         f", count(*) FILTER (WHERE x.event = 'message_sent' AND x.query_category = "
-        f"{_names([c])}) AS cat_{i}"
+        f"{dl.str_lit(c)}) AS cat_{i}"
         for i, c in enumerate(categories)
     )
     refs = " UNION ALL ".join(
-        f"SELECT {_date(d)} AS ref_day, {sc.ts_sql(_midnight(sc, d))} AS ref" for d in days
+        f"SELECT {dl.date_lit(r)} AS ref_day, {sc.ts_sql(_midnight(sc, r))} AS ref" for r in days
     )
-    in_win = f"d.day >= {_add_days('r.ref_day', -feature_days)} AND d.day < r.ref_day"
+    in_win = f"d.day >= {dl.add_days('r.ref_day', -int(feature_days))} AND d.day < r.ref_day"
     before = "d.day < r.ref_day"
-    recent = f"d.day >= {_add_days('r.ref_day', -RECENT_DAYS)} AND d.day < r.ref_day"
-    future = f"d.day >= r.ref_day AND d.day < {_add_days('r.ref_day', horizon_days)}"
+    recent = f"d.day >= {dl.add_days('r.ref_day', -RECENT_DAYS)} AND d.day < r.ref_day"
+    future = f"d.day >= r.ref_day AND d.day < {dl.add_days('r.ref_day', int(horizon_days))}"
     win_sums = [
         ("messages", "messages"),
         ("active_events", "active_events"),
@@ -384,13 +386,13 @@ def features_sql(
         "payment_failed",
     ] + [f"cat_{i}" for i in range(len(categories))]
     day_sums = ", ".join(f"sum({c}) AS {c}" for c in summed)
-    days_since = _days_between("s.ref", "s.last_seen")
+    days_since = _days_between(dl, "s.ref", "s.last_seen")
     cat_cols = "".join(f", s.cat_{i}" for i in range(len(categories)))
     return f"""
         WITH refs AS ({refs}),
         sd AS (
             SELECT x.person_id, CAST(x.lts AS DATE) AS day, x.session_id,
-                   any_value(x.breakdown) AS breakdown,
+                   {dl.any_value("x.breakdown")} AS breakdown,
                    count(*) FILTER (WHERE {act}) AS active_events,
                    max(x.timestamp) FILTER (WHERE {act}) AS last_active,
                    count(*) FILTER (WHERE x.event = 'message_sent') AS messages,
@@ -408,25 +410,25 @@ def features_sql(
                    count(*) FILTER (WHERE {pricing}) AS pricing_views,
                    count(*) FILTER (WHERE x.event = 'payment_failed') AS payment_failed,
                    max(x.timestamp) FILTER (WHERE {sub}) AS sub_ts,
-                   arg_max(x.event, x.timestamp) FILTER (WHERE {sub}) AS sub_event,
-                   arg_max(x.plan, x.timestamp) FILTER (WHERE {sub}) AS sub_plan{cat_day}
+                   {dl.arg_max("x.event", "x.timestamp")} FILTER (WHERE {sub}) AS sub_event,
+                   {dl.arg_max("x.plan", "x.timestamp")} FILTER (WHERE {sub}) AS sub_plan{cat_day}
             FROM ({src}) x
             GROUP BY x.person_id, CAST(x.lts AS DATE), x.session_id
         ),
         d AS (
-            SELECT person_id, day, any_value(breakdown) AS breakdown,
+            SELECT person_id, day, {dl.any_value("breakdown")} AS breakdown,
                    max(last_active) AS last_active,
                    count(*) FILTER (WHERE session_id IS NOT NULL AND active_events > 0)
                        AS sessions,
                    {day_sums},
                    max(sub_ts) AS sub_ts,
-                   arg_max(sub_event, sub_ts) AS sub_event,
-                   arg_max(sub_plan, sub_ts) AS sub_plan
+                   {dl.arg_max("sub_event", "sub_ts")} AS sub_event,
+                   {dl.arg_max("sub_plan", "sub_ts")} AS sub_plan
             FROM sd
             GROUP BY person_id, day
         ),
         s AS (
-            SELECT r.ref, r.ref_day, d.person_id, any_value(d.breakdown) AS breakdown,
+            SELECT r.ref, r.ref_day, d.person_id, {dl.any_value("d.breakdown")} AS breakdown,
                    max(d.last_active) FILTER (WHERE {before}) AS last_seen,
                    coalesce(sum(d.active_events) FILTER (WHERE {recent}), 0) AS recent_messages,
                    sum(d.rating_sum) FILTER (WHERE {before})
@@ -434,21 +436,21 @@ def features_sql(
                    coalesce(sum(d.errors) FILTER (WHERE {before}), 0) AS error_count,
                    count(*) FILTER (WHERE {in_win} AND d.active_events > 0) AS active_days,
                    coalesce(sum(d.messages) FILTER (WHERE {recent}), 0) AS messages_7d,
-                   arg_max(d.sub_event, d.sub_ts) FILTER (WHERE {before} AND d.sub_ts IS NOT NULL)
-                       AS last_sub_event,
-                   arg_max(d.sub_plan, d.sub_ts) FILTER (WHERE {before} AND d.sub_ts IS NOT NULL)
-                       AS last_sub_plan,
+                   {dl.arg_max("d.sub_event", "d.sub_ts")}
+                       FILTER (WHERE {before} AND d.sub_ts IS NOT NULL) AS last_sub_event,
+                   {dl.arg_max("d.sub_plan", "d.sub_ts")}
+                       FILTER (WHERE {before} AND d.sub_ts IS NOT NULL) AS last_sub_plan,
                    coalesce(sum(d.active_events) FILTER (WHERE {future}), 0) AS future_active,
                    {aggs}
             FROM d JOIN refs r
-              ON d.day < {_add_days("r.ref_day", horizon_days)}
-             AND (d.day >= {_add_days("r.ref_day", -feature_days)} OR d.errors > 0
+              ON d.day < {dl.add_days("r.ref_day", int(horizon_days))}
+             AND (d.day >= {dl.add_days("r.ref_day", -int(feature_days))} OR d.errors > 0
                   OR d.feedbacks > 0 OR d.sub_ts IS NOT NULL)
             GROUP BY r.ref, r.ref_day, d.person_id
             HAVING count(*) FILTER (WHERE {in_win} AND d.active_events > 0) > 0
         ),
         sig AS (
-            SELECT s.ref, s.ref_day, {hash_id_sql("s.person_id")} AS person, s.breakdown,
+            SELECT s.ref, s.ref_day, {hash_id_sql("s.person_id", dl)} AS person, s.breakdown,
                    s.last_seen, {days_since} AS days_since_last, s.recent_messages,
                    s.avg_satisfaction, s.error_count,
                    s.messages, s.messages_7d, s.active_events, s.active_days, s.sessions,
@@ -459,11 +461,12 @@ def features_sql(
                    coalesce(s.last_sub_event = 'subscription_started', FALSE) AS subscribed,
                    CASE WHEN s.last_sub_event = 'subscription_started'
                         THEN coalesce(s.last_sub_plan, 'paid') ELSE 'free' END AS sub_plan,
-                   {_days_between("s.ref", "p.first_seen")} AS tenure_days,
+                   {_days_between(dl, "s.ref", "p.first_seen")} AS tenure_days,
                    CAST(s.future_active = 0 AS INTEGER) AS churned{cat_cols}
             FROM s LEFT JOIN persons p ON p.person_id = s.person_id
         )
-        SELECT sig.*, {rule_case_sql()} AS score, {rule_case_sql(what="branch")} AS branch,
+        SELECT sig.*, {rule_case_sql()} AS score,
+               {rule_case_sql(what="branch", dialect=dl)} AS branch,
                {_band_sql(rule_case_sql())} AS band
         FROM sig"""
 
@@ -516,6 +519,7 @@ def _plot_rule(res: MetricResult, ax=None, **kw):
     )
 
 
+@records_sql
 def rule_score(wh, *, active_event: ActiveEvent = None, **scope: Unpack[ScopeArgs]) -> MetricResult:
     """The seed's churn risk score (0–100) per person as of ``as_of``, with its inputs,
     the CASE branch that gave it and a risk band (high > 70 ≥ medium ≥ 50 > low).
@@ -743,6 +747,7 @@ class ChurnModelResult(MetricResult):
             + body
             + "<div style='margin-top:6px'>Top features</div>"
             + feats
+            + sql_details_html(self.sql)
         )
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
@@ -806,6 +811,7 @@ def _default_test_date(sc: Scope, horizon_days: int) -> date:
     return last
 
 
+@records_sql
 def churn_model(
     wh,
     *,
@@ -1021,6 +1027,7 @@ def _importance(pipe, kind: str, names: list[str], Xte: pd.DataFrame, yte) -> pd
 # ------------------------------------------------------------------------------------------
 
 
+@records_sql
 def at_risk(
     wh,
     *,

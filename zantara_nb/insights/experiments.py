@@ -87,7 +87,9 @@ from ..metrics.funnels import Step, parse_funnel_window, step_sql
 from ..metrics.inputs import PAID_SQL
 from ..metrics.results import MetricResult, header_html
 from ..metrics.stats import ALPHA, Z95, mean_diff_p, two_proportion_p, wilson
+from ..warehouse.dialects import Dialect
 from ..warehouse.scope import Scope, ScopeArgs, resolve
+from ..warehouse.sqltrace import records_sql, sql_details_html
 
 __all__ = [
     "ExperimentResult",
@@ -175,17 +177,9 @@ def srm_test(counts: dict[str, int], weights: dict[str, float] | None = None) ->
 # ------------------------------------------------------------------------------------------
 
 
-def _lit(s: str) -> str:
-    return "'" + str(s).replace("'", "''") + "'"
-
-
-def _names(xs: Sequence[str]) -> str:
-    return ", ".join(_lit(x) for x in xs)
-
-
-def _plus_seconds(col: str, seconds: float) -> str:
-    """SQL: a TIMESTAMPTZ plus a number of seconds (microsecond precision; DuckDB)."""
-    return f"({col} + INTERVAL '{int(round(seconds * 1_000_000))} microseconds')"
+def _plus_seconds(d: Dialect, col: str, seconds: float) -> str:
+    """SQL: an instant plus a number of seconds (microsecond precision)."""
+    return d.add_microseconds(col, int(round(seconds * 1_000_000)))
 
 
 def _greatest(a: str, b: str) -> str:
@@ -200,20 +194,21 @@ def first_exposure_sql(sc: Scope, flag: str | None) -> str:
     """SQL: one row per (flag, person): ``t_exp``, ``variant`` (response of the first
     exposure, ties by uuid), ``breakdown`` (first touch), ``n_variants`` (distinct
     responses before ``as_of``). All history before ``as_of``."""
+    d = sc.dialect
     where = "e.feature_flag IS NOT NULL AND e.feature_flag_response IS NOT NULL"
     if flag is not None:
-        where += f" AND e.feature_flag = {_lit(flag)}"
+        where += f" AND e.feature_flag = {d.str_lit(flag)}"
     src = _wide(sc).events_cte(
         [EXPOSURE_EVENT],
         columns="e.person_id, e.timestamp, e.uuid, e.feature_flag, e.feature_flag_response",
         start=False,
         extra_where=where,
     )
-    key = "{'t': x.timestamp, 'u': x.uuid}"
+    key = d.row_key("x.timestamp", "x.uuid")
     return f"""
         SELECT x.feature_flag AS flag, x.person_id, min(x.timestamp) AS t_exp,
-               arg_min(x.feature_flag_response, {key}) AS variant,
-               arg_min(x.breakdown, {key}) AS breakdown,
+               {d.arg_min("x.feature_flag_response", key)} AS variant,
+               {d.arg_min("x.breakdown", key)} AS breakdown,
                count(DISTINCT x.feature_flag_response) AS n_variants
         FROM ({src}) x
         GROUP BY x.feature_flag, x.person_id"""
@@ -254,7 +249,7 @@ def _plan(
             ((pred, 0, window_s),),
             window_s,
             inclusive=True,
-            value=f"TRY_CAST({col} AS DOUBLE)",
+            value=sc.d.try_cast(col, "DOUBLE"),
             needs_persons=person,
             label=goal.label,
         )
@@ -266,7 +261,7 @@ def _plan(
             )
             return _Plan(goal, "rate", "signup", wins, _DAY, label="Activation (24 h)")
         if goal == "week2_retention":
-            pred = f"e.event IN ({_names(active)})"
+            pred = sc.d.in_list("e.event", active)
             return _Plan(
                 goal,
                 "rate",
@@ -307,11 +302,12 @@ def experiment_sql(sc: Scope, flag: str, plan: _Plan, *, exclude_multi: bool = F
     """SQL: one row per (breakdown, variant): ``exposed``, ``multi_variant``, ``eligible``
     (in the goal's population), ``n`` (eligible and window closed), ``k`` (converted) or,
     for a mean goal, ``n``, ``mean``, ``sd``."""
+    d = sc.dialect
     as_of = sc.as_of_sql()
     start, end = sc.ts_sql(sc.start), sc.ts_sql(sc.end)
     anchor = "c.t_exp" if plan.anchor == "exposure" else "a.t0"
     lo_max = max(w[2] for w in plan.windows)
-    hi = _plus_seconds(anchor, lo_max)
+    hi = _plus_seconds(d, anchor, lo_max)
     preds = " OR ".join(f"({w[0]})" for w in plan.windows)
     val = plan.value or "NULL"
     join_p = "LEFT JOIN persons p ON p.person_id = e.person_id" if plan.needs_persons else ""
@@ -322,25 +318,24 @@ def experiment_sql(sc: Scope, flag: str, plan: _Plan, *, exclude_multi: bool = F
         signup_cte = f""",
         signups AS (
             SELECT person_id, min(timestamp) AS t0 FROM events
-            WHERE event = '{SIGNUP_EVENT}' AND timestamp < {as_of}
+            WHERE event = {d.str_lit(SIGNUP_EVENT)} AND timestamp < {as_of}
             GROUP BY person_id
         )"""
         signup_join = "LEFT JOIN signups a ON a.person_id = c.person_id"
     cmp_hi = "<=" if plan.inclusive else "<"
     flags = []
     for i, (_, lo_s, hi_s) in enumerate(plan.windows):
-        lo = _greatest(_plus_seconds(anchor, lo_s), "c.t_exp")
-        flags.append(
-            f"coalesce(bool_or(o.m{i} AND o.timestamp >= {lo} AND "
-            f"o.timestamp {cmp_hi} {_plus_seconds(anchor, hi_s)}), FALSE) AS w{i}"
-        )
+        lo = _greatest(_plus_seconds(d, anchor, lo_s), "c.t_exp")
+        upto = _plus_seconds(d, anchor, hi_s)
+        cond = f"o.m{i} AND o.timestamp >= {lo} AND o.timestamp {cmp_hi} {upto}"
+        flags.append(f"coalesce({d.bool_or(cond)}, FALSE) AS w{i}")
     closed_cmp = "<" if plan.inclusive else "<="
-    closed = f"{_plus_seconds(anchor, plan.closed_s)} {closed_cmp} {as_of}"
+    closed = f"{_plus_seconds(d, anchor, plan.closed_s)} {closed_cmp} {as_of}"
     eligible = "TRUE"
     if plan.anchor == "signup":
-        eligible = f"(a.t0 IS NOT NULL AND c.t_exp < {_plus_seconds('a.t0', plan.closed_s)})"
+        eligible = f"(a.t0 IS NOT NULL AND c.t_exp < {_plus_seconds(d, 'a.t0', plan.closed_s)})"
     mean_lo = "o.timestamp >= c.t_exp"
-    mean_hi = f"o.timestamp {cmp_hi} {_plus_seconds(anchor, plan.windows[0][2])}"
+    mean_hi = f"o.timestamp {cmp_hi} {_plus_seconds(d, anchor, plan.windows[0][2])}"
     multi = "AND n_variants = 1" if exclude_multi else ""
     per_cols = ", ".join(flags)
     if plan.kind == "mean":
@@ -447,6 +442,7 @@ class ExperimentResult(MetricResult):
             header_html(self.title, self.definition, self.scope)
             + f"<div><b>{html.escape(self.headline())}</b></div>"
             + body
+            + sql_details_html(self.sql)
         )
 
 
@@ -516,9 +512,10 @@ def _compare(g: pd.DataFrame, control: str, kind: str) -> pd.DataFrame:
 def _default_start(wh, sc: Scope, flag: str | None, scope: dict) -> Scope:
     if any(scope.get(k) is not None for k in ("start", "window")):
         return sc
-    where = f"AND feature_flag = {_lit(flag)}" if flag is not None else ""
+    d = sc.dialect
+    where = f"AND feature_flag = {d.str_lit(flag)}" if flag is not None else ""
     first = wh.scalar(
-        f"SELECT min(timestamp) FROM events WHERE event = '{EXPOSURE_EVENT}' "
+        f"SELECT min(timestamp) FROM events WHERE event = {d.str_lit(EXPOSURE_EVENT)} "
         f"AND timestamp < {sc.as_of_sql()} {where}"
     )
     if first is None:
@@ -527,6 +524,7 @@ def _default_start(wh, sc: Scope, flag: str | None, scope: dict) -> Scope:
     return sc.with_range(min(d, sc.end), sc.end)
 
 
+@records_sql
 def experiment(
     wh,
     flag: str,
@@ -656,6 +654,7 @@ def experiment(
     )
 
 
+@records_sql
 def experiments(
     wh, *, weights: dict[str, dict[str, float]] | None = None, **scope: Unpack[ScopeArgs]
 ) -> MetricResult:

@@ -80,17 +80,19 @@ import pandas as pd
 from typing_extensions import Unpack
 
 from ..display import charts
-from ..metrics.health import add_wilson, plot_bars, satisfaction
+from ..display.result_charts import plot_bars
+from ..metrics.health import add_wilson, satisfaction
 from ..metrics.results import MetricResult
 from ..metrics.stats import ALPHA, poisson_p
+from ..warehouse.dialects import Dialect
 from ..warehouse.scope import (
     Scope,
     ScopeArgs,
     is_person_key,
     last_complete_period,
     resolve,
-    sql_list,
 )
+from ..warehouse.sqltrace import records_sql
 
 FIELDS = {
     "category": "query_category",
@@ -207,10 +209,11 @@ def _exchange_cte(sc: Scope, source: str) -> str:
     """``x``: messages and replies in the range (plus the reply look-ahead), one scan.
 
     ``rmid`` is a reply's message id (NULL for messages and for replies without one)."""
-    end = f"TIMESTAMPTZ '{min(sc.end_utc, sc.as_of_utc).isoformat()}'"
+    d = sc.dialect
+    end = d.ts_lit(min(sc.end_utc, sc.as_of_utc))
     look = sc.with_range(sc.start, sc.end + REPLY_LOOKAHEAD)  # capped at as_of
-    trace = "json_extract_string(e.properties, '$.\"$ai_trace_id\"')"
-    return f"""x AS NOT MATERIALIZED (
+    trace = d.json_text("e.properties", "$ai_trace_id")
+    return f"""x AS {d.cte_hint(False)}(
             SELECT e.uuid, e.timestamp, e.session_id,
                    e.event = 'message_sent' AS is_msg,
                    CASE WHEN e.event = 'message_sent' THEN e.message_id END AS mid,
@@ -223,19 +226,20 @@ def _exchange_cte(sc: Scope, source: str) -> str:
                    e.response_cost_usd AS cost, e.sources_count AS sources,
                    {sc.breakdown_sql("e", "p")} AS breakdown
             FROM events e {_person_join(sc)}
-            WHERE e.event IN ({sql_list(("message_sent", *_SOURCES[source]))})
+            WHERE {d.in_list("e.event", ("message_sent", *_SOURCES[source]))}
               AND {look.time_bounds_sql("e.timestamp")}
         )"""
 
 
-#: Final aggregation over ``rows``: one row per counted message (``msg`` = 1) and one per
-#: paired reply (``rep`` = 'id' or 'session', with its values).
-_ROW_STATS = f"""
-        SELECT breakdown, coalesce(query_category, '{NONE}') AS category,
+def _row_stats(d: Dialect) -> str:
+    """Final aggregation over ``rows``: one row per counted message (``msg`` = 1) and one
+    per paired reply (``rep`` = 'id' or 'session', with its values)."""
+    return f"""
+        SELECT breakdown, coalesce(query_category, {d.str_lit(NONE)}) AS category,
                CAST(sum(msg) AS BIGINT) AS messages,
                CAST(count(rep) AS BIGINT) AS replies,
-               CAST(count_if(rep = 'id') AS BIGINT) AS replies_by_id,
-               CAST(count_if(rep = 'session') AS BIGINT) AS replies_by_session,
+               {d.count_if("rep = 'id'")} AS replies_by_id,
+               {d.count_if("rep = 'session'")} AS replies_by_session,
                avg(latency) FILTER (WHERE rep IS NOT NULL) AS latency_ms,
                avg(cost) FILTER (WHERE rep IS NOT NULL) AS cost_usd,
                avg(sources) FILTER (WHERE rep IS NOT NULL) AS sources"""
@@ -261,7 +265,7 @@ def _top_categories_sql(sc: Scope, source: str) -> str:
                         THEN 1 ELSE 0 END AS free
             FROM x LEFT JOIN m ON m.mid = x.rmid
         )
-        {_ROW_STATS},
+        {_row_stats(sc.d)},
                CAST(sum(free) AS BIGINT) AS free
         FROM rows GROUP BY ALL
     """
@@ -270,6 +274,8 @@ def _top_categories_sql(sc: Scope, source: str) -> str:
 def _top_categories_fallback_sql(sc: Scope, source: str) -> str:
     """Full pairing: by message id, else the next reply without an id in the session
     (ASOF join), before the session's next message."""
+    d = sc.dialect
+    null = d.null("DOUBLE")
     return f"""
         WITH {_exchange_cte(sc, source)},
         m AS (
@@ -277,7 +283,7 @@ def _top_categories_fallback_sql(sc: Scope, source: str) -> str:
             FROM x WHERE counted
         ),
         idr AS (SELECT rmid, latency, cost, sources FROM x WHERE rmid IS NOT NULL),
-        u AS MATERIALIZED (
+        u AS {d.cte_hint(True)}(
             -- counted messages in a session without a reply by id
             SELECT timestamp AS ts, session_id, query_category, breakdown FROM m
             WHERE session_id IS NOT NULL
@@ -293,16 +299,16 @@ def _top_categories_fallback_sql(sc: Scope, source: str) -> str:
         ),
         u2 AS (
             SELECT u.*, nx.nts FROM u
-            ASOF LEFT JOIN nxt nx ON u.session_id = nx.session_id AND nx.nts > u.ts
+            {d.asof_left_join()} nxt nx ON u.session_id = nx.session_id AND nx.nts > u.ts
         ),
         fb AS (
             SELECT u2.query_category, u2.breakdown, f.latency, f.cost, f.sources
-            FROM u2 ASOF JOIN free f ON u2.session_id = f.session_id AND f.rts >= u2.ts
+            FROM u2 {d.asof_join()} free f ON u2.session_id = f.session_id AND f.rts >= u2.ts
             WHERE u2.nts IS NULL OR f.rts < u2.nts
         ),
         rows AS (
             SELECT breakdown, query_category, 1 AS msg, NULL AS rep,
-                   NULL::DOUBLE AS latency, NULL::DOUBLE AS cost, NULL::DOUBLE AS sources
+                   {null} AS latency, {null} AS cost, {null} AS sources
             FROM m
             UNION ALL
             SELECT m.breakdown, m.query_category, 0, 'id', r.latency, r.cost, r.sources
@@ -310,11 +316,12 @@ def _top_categories_fallback_sql(sc: Scope, source: str) -> str:
             UNION ALL
             SELECT breakdown, query_category, 0, 'session', latency, cost, sources FROM fb
         )
-        {_ROW_STATS}
+        {_row_stats(d)}
         FROM rows GROUP BY ALL
     """
 
 
+@records_sql
 def top_categories(
     wh,
     *,
@@ -422,6 +429,7 @@ def _order_values(df: pd.DataFrame, col: str, by_breakdown: bool) -> pd.DataFram
     return df.sort_values(keys, ascending=asc, kind="stable").drop(columns="_known")
 
 
+@records_sql
 def distribution(wh, field: str, **scope: Unpack[ScopeArgs]) -> MetricResult:
     """``message_sent`` per value of ``field`` (``language``, ``intent``, ``complexity`` or
     ``category``): count and share (95% Wilson CI). Missing values are ``(none)``.
@@ -433,7 +441,7 @@ def distribution(wh, field: str, **scope: Unpack[ScopeArgs]) -> MetricResult:
     cols = ["breakdown", col, "messages", "share", "ci_low", "ci_high"]
     sql = f"""
         WITH s AS ({sc.events_cte("message_sent", columns=f"e.{col}")})
-        SELECT breakdown, coalesce(CAST({col} AS VARCHAR), '{NONE}') AS {col},
+        SELECT breakdown, coalesce({sc.d.as_text(col)}, {sc.d.str_lit(NONE)}) AS {col},
                count(*) AS messages
         FROM s GROUP BY ALL
     """
@@ -467,6 +475,7 @@ def distribution(wh, field: str, **scope: Unpack[ScopeArgs]) -> MetricResult:
 _LEVELS: tuple[str | None, ...] = ("simple", "medium", "complex", None)
 
 
+@records_sql
 def low_satisfaction(wh, *, min_feedbacks: int = 10, **scope: Unpack[ScopeArgs]) -> MetricResult:
     """Satisfaction per query category × complexity, lowest share positive first.
 
@@ -567,6 +576,7 @@ def low_satisfaction(wh, *, min_feedbacks: int = 10, **scope: Unpack[ScopeArgs])
 # ------------------------------------------------------------------------------------------
 
 
+@records_sql
 def trending(
     wh,
     *,
@@ -600,11 +610,13 @@ def trending(
         "p_value",
         "significant",
     ]
+    d = sc.dialect
+    this = sc.ts_sql(this_start)
     sql = f"""
         WITH s AS ({sc.events_cte("message_sent", columns="e.query_category, e.timestamp")})
-        SELECT breakdown, coalesce(query_category, '{NONE}') AS category,
-               CAST(count_if(timestamp >= {sc.ts_sql(this_start)}) AS BIGINT) AS this_period,
-               CAST(count_if(timestamp < {sc.ts_sql(this_start)}) AS BIGINT) AS last_period
+        SELECT breakdown, coalesce(query_category, {d.str_lit(NONE)}) AS category,
+               {d.count_if(f"timestamp >= {this}")} AS this_period,
+               {d.count_if(f"timestamp < {this}")} AS last_period
         FROM s GROUP BY ALL
     """
     raw = wh.sql(sql)
@@ -689,6 +701,7 @@ def _plot_growth(res: MetricResult, ax=None, **kw):
 def _sessions_sql(sc: Scope, by: Sequence[str], gap_minutes: float, min_messages: int) -> str:
     """One scan (24 h margins); inactivity split by ``lag`` + running sum on events without
     a session id; GROUP BY session; person properties joined per session afterwards."""
+    dl = sc.dialect
     wide = sc.with_range(sc.start - SESSION_MARGIN, sc.end + SESSION_MARGIN)  # capped at as_of
     end = min(sc.end_utc, sc.as_of_utc)
     dims = [(f"by_{i}", k) for i, k in enumerate(by)]
@@ -700,11 +713,10 @@ def _sessions_sql(sc: Scope, by: Sequence[str], gap_minutes: float, min_messages
     p_dims = [(n, k) for n, k in dims if is_person_key(k)]
     ev_cols = "".join(f", {sc.prop_sql(k, 'e', 'p')} AS {n}" for n, k in ev_dims)
     ev_names = "".join(f", {n}" for n, _ in ev_dims)
-    ev_firsts = "".join(f", arg_min({n}, timestamp) AS {n}" for n, _ in ev_dims)
-    out = {n: f"coalesce(CAST(d.{n} AS VARCHAR), '{NONE}')" for n, _ in ev_dims}
-    out.update(
-        {n: f"coalesce(CAST({sc.prop_sql(k, 'd', 'p')} AS VARCHAR), '{NONE}')" for n, k in p_dims}
-    )
+    ev_firsts = "".join(f", {dl.arg_min(n, 'timestamp')} AS {n}" for n, _ in ev_dims)
+    none = dl.str_lit(NONE)
+    out = {n: f"coalesce({dl.as_text(f'd.{n}')}, {none})" for n, _ in ev_dims}
+    out.update({n: f"coalesce({dl.as_text(sc.prop_sql(k, 'd', 'p'))}, {none})" for n, k in p_dims})
     if not sc.breakdown:
         out["breakdown"] = "'all'"
     keys = [f"by_{i}" for i in range(len(by))]
@@ -717,7 +729,7 @@ def _sessions_sql(sc: Scope, by: Sequence[str], gap_minutes: float, min_messages
     sets = f"GROUPING SETS ((breakdown, {', '.join(keys)}), (breakdown))" if by else "breakdown"
     grouped = f"grouping({', '.join(keys)})" if by else "0"
     return f"""
-        WITH e AS NOT MATERIALIZED (
+        WITH e AS {dl.cte_hint(False)}(
             SELECT e.person_id, e.session_id, e.timestamp, e.uuid,
                    e.event = 'message_sent' AS is_msg{ev_cols}
             FROM events e {scan_join}
@@ -726,7 +738,7 @@ def _sessions_sql(sc: Scope, by: Sequence[str], gap_minutes: float, min_messages
         ns AS (
             SELECT *,
                    sum(CASE WHEN prev IS NULL
-                                 OR timestamp - prev >= INTERVAL '{gap_minutes} minutes'
+                                 OR timestamp - prev >= {dl.interval_minutes(gap_minutes)}
                             THEN 1 ELSE 0 END)
                        OVER (PARTITION BY person_id ORDER BY timestamp, uuid
                              ROWS UNBOUNDED PRECEDING) AS k
@@ -737,21 +749,21 @@ def _sessions_sql(sc: Scope, by: Sequence[str], gap_minutes: float, min_messages
             )
         ),
         s AS (
-            SELECT session_id, NULL::BIGINT AS k, person_id, timestamp, is_msg{ev_names}
+            SELECT session_id, {dl.null("BIGINT")} AS k, person_id, timestamp, is_msg{ev_names}
             FROM e WHERE session_id IS NOT NULL
             UNION ALL
             SELECT NULL, k, person_id, timestamp, is_msg{ev_names} FROM ns
         ),
         sess AS (
-            SELECT any_value(person_id) AS person_id, min(timestamp) AS first_ts,
-                   max(timestamp) AS last_ts, count_if(is_msg) AS messages{ev_firsts}
+            SELECT {dl.any_value("person_id")} AS person_id, min(timestamp) AS first_ts,
+                   max(timestamp) AS last_ts, {dl.count_if("is_msg")} AS messages{ev_firsts}
             FROM s
             GROUP BY session_id, CASE WHEN session_id IS NULL THEN person_id END, k
         ),
         d AS (
-            SELECT *, (epoch_ms(last_ts) - epoch_ms(first_ts)) / 1000.0 AS duration
+            SELECT *, ({dl.epoch_ms("last_ts")} - {dl.epoch_ms("first_ts")}) / 1000.0 AS duration
             FROM sess
-            WHERE first_ts >= {sc.ts_sql(sc.start)} AND first_ts < TIMESTAMPTZ '{end.isoformat()}'
+            WHERE first_ts >= {sc.ts_sql(sc.start)} AND first_ts < {dl.ts_lit(end)}
               AND messages >= {int(min_messages)}
         ),
         g AS (
@@ -762,12 +774,14 @@ def _sessions_sql(sc: Scope, by: Sequence[str], gap_minutes: float, min_messages
         SELECT {", ".join(["breakdown", *keys])}, {grouped} AS is_total,
                count(*) AS sessions, CAST(sum(messages) AS BIGINT) AS messages,
                avg(messages) AS messages_per_session,
-               median(messages) AS messages_per_session_median,
-               avg(duration) AS duration_seconds, median(duration) AS duration_median_seconds
+               {dl.median("messages")} AS messages_per_session_median,
+               avg(duration) AS duration_seconds,
+               {dl.median("duration")} AS duration_median_seconds
         FROM g GROUP BY {sets}
     """
 
 
+@records_sql
 def sessions(
     wh,
     *,

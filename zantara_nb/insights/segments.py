@@ -64,11 +64,11 @@ from typing_extensions import Unpack
 from ..metrics.grids import complete_grid
 from ..metrics.results import MetricResult
 from ..metrics.stats import wilson
+from ..warehouse.dialects import Dialect
 from ..warehouse.privacy import hash_id_sql
 from ..warehouse.scope import ActiveEvent, Scope, ScopeArgs, last_complete_period, resolve
 from ..warehouse.scope import active_events as _active
-from ..warehouse.scope import event_in_sql as _is_active
-from ..warehouse.scope import sql_list as _names
+from ..warehouse.sqltrace import records_sql
 
 __all__ = ["SEGMENTS", "PRICING_CATEGORIES", "PRICING_FEATURES", "segment_members", "segments"]
 
@@ -99,35 +99,21 @@ _ALIASES = {
 }
 
 
-def _date(d: date) -> str:
-    return f"DATE '{d.isoformat()}'"
-
-
-def _add_days(col: str, n: str | int) -> str:
-    """SQL: a DATE plus n days (DuckDB; ClickHouse ``addDays``)."""
-    return f"({col} + {n})"
-
-
-def _day_diff(later: str, earlier: str) -> str:
-    """SQL: whole days between two DATEs."""
-    return f"date_diff('day', {earlier}, {later})"
-
-
-def _intent_sql(cats: Sequence[str], features: Sequence[str]) -> str:
+def _intent_sql(d: Dialect, cats: Sequence[str], features: Sequence[str]) -> str:
     path = "coalesce(x.path, x.pathname, '')"
     return (
         f"((x.event IN ('page_viewed', '$pageview') AND ({path} LIKE '/pricing%' "
         "OR coalesce(x.url, '') LIKE '%/pricing%')) "
-        f"OR (x.event = 'feature_used' AND x.feature IN ({_names(features)})) "
-        f"OR (x.event = 'message_sent' AND (x.query_category IN ({_names(cats)}) "
-        f"OR x.query_intent IN ({_names(cats)}))))"
+        f"OR (x.event = 'feature_used' AND x.feature IN ({d.str_list(features)})) "
+        f"OR (x.event = 'message_sent' AND (x.query_category IN ({d.str_list(cats)}) "
+        f"OR x.query_intent IN ({d.str_list(cats)}))))"
     )
 
 
-def _enthusiast_sql() -> str:
+def _enthusiast_sql(d: Dialect) -> str:
     return (
-        f"(x.event IN ({_names(ENTHUSIAST_EVENTS)}) "
-        f"OR (x.event = 'feature_used' AND x.feature IN ({_names(ENTHUSIAST_FEATURES)})))"
+        f"(x.event IN ({d.str_list(ENTHUSIAST_EVENTS)}) "
+        f"OR (x.event = 'feature_used' AND x.feature IN ({d.str_list(ENTHUSIAST_FEATURES)})))"
     )
 
 
@@ -146,6 +132,7 @@ def person_weeks_sql(
     ``active_week``, ``last_active_day``, ``days_inactive``, ``intent``, ``enthusiast``,
     ``is_user``, and the four segment flags (named as :data:`SEGMENTS`).
     """
+    dl = sc.dialect
     first, last = min(weeks), max(weeks)
     lookback = first - timedelta(days=AT_RISK_DAYS[1])
     hi = last + timedelta(days=7)
@@ -165,23 +152,23 @@ def person_weeks_sql(
     pv = "e.event IN ('page_viewed', '$pageview')"
     cols = (
         "e.person_id, e.event, e.timestamp, e.query_category, e.query_intent, "
-        f"CASE WHEN {pv} THEN json_extract_string(e.properties, '$.path') END AS path, "
-        f"CASE WHEN {pv} THEN json_extract_string(e.properties, '$.\"$pathname\"') END "
-        "AS pathname, "
-        f"CASE WHEN {pv} THEN json_extract_string(e.properties, '$.\"$current_url\"') END "
-        "AS url, "
+        f"CASE WHEN {pv} THEN {dl.json_text('e.properties', 'path')} END AS path, "
+        f"CASE WHEN {pv} THEN {dl.json_text('e.properties', '$pathname')} END AS pathname, "
+        f"CASE WHEN {pv} THEN {dl.json_text('e.properties', '$current_url')} END AS url, "
         "CASE WHEN e.event = 'feature_used' "
-        "THEN json_extract_string(e.properties, '$.feature') END AS feature"
+        f"THEN {dl.json_text('e.properties', 'feature')} END AS feature"
     )
     ev = wide.events_cte(names, columns=cols)
     firsts = sc.with_range(lookback, hi).events_cte(
         active, columns="e.person_id, e.timestamp", start=False
     )
-    act = _is_active(active, "x.event")
-    week_list = ", ".join(_date(w) for w in weeks)
-    sunday = _add_days("pw.week", 6)
+    act = dl.in_list("x.event", active)
+    week_list = ", ".join(dl.date_lit(w) for w in weeks)
+    sunday = dl.add_days("pw.week", 6)
     lo_days, hi_days = AT_RISK_DAYS
-    days_inactive = _day_diff(sunday, "pw.last_active_day")
+    days_inactive = dl.days_between("pw.last_active_day", sunday)
+    week_of_day = dl.date_bucket("week", "d.day")
+    fan_weeks = dl.values_table([(0,), (1,), (2,)], ["k"], "ks")
     return f"""
         WITH firsts AS (
             SELECT person_id, CAST(min(lts) AS DATE) AS first_active_day
@@ -190,23 +177,23 @@ def person_weeks_sql(
         days AS (
             SELECT x.person_id, x.breakdown, CAST(x.lts AS DATE) AS day,
                    count(*) FILTER (WHERE x.event = 'message_sent') AS messages,
-                   bool_or({act}) AS active,
-                   bool_or({_intent_sql(pricing_categories, pricing_features)}) AS intent,
-                   bool_or({_enthusiast_sql()}) AS enthusiast
+                   {dl.bool_or(act)} AS active,
+                   {dl.bool_or(_intent_sql(dl, pricing_categories, pricing_features))} AS intent,
+                   {dl.bool_or(_enthusiast_sql(dl))} AS enthusiast
             FROM ({ev}) x
             GROUP BY x.person_id, x.breakdown, CAST(x.lts AS DATE)
         ),
         fan AS (
-            SELECT d.*, k, {_add_days("CAST(date_trunc('week', d.day) AS DATE)", "7 * k")} AS week
-            FROM days d, (SELECT unnest([0, 1, 2]) AS k) ks
+            SELECT d.*, k, {dl.add_days(week_of_day, "7 * k")} AS week
+            FROM days d, {fan_weeks}
         ),
         pw AS (
             SELECT week, breakdown, person_id,
                    coalesce(sum(messages) FILTER (WHERE k = 0), 0) AS messages,
-                   coalesce(bool_or(active) FILTER (WHERE k = 0), FALSE) AS active_week,
+                   coalesce({dl.bool_or("k = 0 AND active")}, FALSE) AS active_week,
                    max(day) FILTER (WHERE active) AS last_active_day,
-                   coalesce(bool_or(intent) FILTER (WHERE k = 0), FALSE) AS intent,
-                   coalesce(bool_or(enthusiast) FILTER (WHERE k = 0), FALSE) AS enthusiast
+                   coalesce({dl.bool_or("k = 0 AND intent")}, FALSE) AS intent,
+                   coalesce({dl.bool_or("k = 0 AND enthusiast")}, FALSE) AS enthusiast
             FROM fan
             WHERE week IN ({week_list})
             GROUP BY week, breakdown, person_id
@@ -250,6 +237,7 @@ _COLS = [
 ]
 
 
+@records_sql
 def segments(
     wh,
     *,
@@ -364,6 +352,7 @@ def _segment_name(name: str) -> str:
     return key
 
 
+@records_sql
 def segment_members(
     wh,
     name: str,
@@ -406,7 +395,7 @@ def segment_members(
             pricing_features=pricing_features,
         )
         df = wh.sql(
-            f"SELECT {hash_id_sql('person_id')} AS person, * EXCLUDE (person_id) "
+            f"SELECT {hash_id_sql('person_id', sc.d)} AS person, {sc.d.star_except(['person_id'])} "
             f"FROM ({sql}) WHERE {seg} ORDER BY messages DESC, days_inactive, person"
         )
         df = df[cols]

@@ -296,3 +296,10 @@ class Dialect:
         if moment.tzinfo is None:
             raise ValueError(f"naive datetime {moment!r}: give a time zone")
         return moment.astimezone(UTC)
+
+    # -- added for insights --
+
+    def cte_hint(self, materialized: bool) -> str:
+        """Written between ``name AS`` and a CTE's body: compute it once (True) or inline it
+        into each use (False). A hint only: '' where the engine has none (it then decides)."""
+        return ""

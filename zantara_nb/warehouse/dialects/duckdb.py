@@ -185,3 +185,8 @@ class DuckDBDialect(Dialect):
 
     def asof_join(self) -> str:
         return "ASOF JOIN"
+
+    # -- added for insights --
+
+    def cte_hint(self, materialized: bool) -> str:
+        return "MATERIALIZED " if materialized else "NOT MATERIALIZED "
