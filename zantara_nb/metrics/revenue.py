@@ -64,9 +64,10 @@ from datetime import timedelta
 import pandas as pd
 from typing_extensions import Unpack
 
+from ..display.result_charts import plot_bars, plot_line
 from ..warehouse.scope import Scope, ScopeArgs, resolve
 from ..warehouse.sqltrace import records_sql
-from .health import incomplete, plot_bars, plot_line
+from .health import incomplete
 from .results import MetricResult
 from .stats import Z95
 from .targets import target_value

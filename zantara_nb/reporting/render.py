@@ -26,6 +26,7 @@ from typing import Any
 import nbformat
 
 from ..warehouse.sqltrace import SQL_BLOCK_CLASS
+from .manifest import iter_manifests
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 READER_SUFFIX = ".html"
@@ -234,28 +235,21 @@ def collect_runs(reports_dir: str | Path) -> list[dict[str, Any]]:
     """Every run under ``reports_dir`` (``<suite>/<as_of>/manifest.json``), newest first."""
     root = Path(reports_dir)
     runs = []
-    for mf in sorted(root.glob("*/*/manifest.json")):
-        run_dir = mf.parent
-        if run_dir.name.startswith("."):
-            continue
-        try:
-            m = json.loads(mf.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        nbs = m.get("notebooks") or []
+    for run_dir, m in iter_manifests(root):
+        nbs = m.notebooks or []
         runs.append(
             {
-                "suite": m.get("suite", run_dir.parent.name),
-                "title": m.get("title", ""),
-                "as_of": m.get("as_of", run_dir.name),
-                "period_label": m.get("period_label", ""),
-                "status": m.get("status", "unknown"),
-                "stale": bool((m.get("data") or {}).get("stale")),
+                "suite": m.suite or run_dir.parent.name,
+                "title": m.title,
+                "as_of": m.as_of or run_dir.name,
+                "period_label": m.period_label,
+                "status": m.status,
+                "stale": m.stale,
                 "ok": sum(1 for n in nbs if n.get("status") == "ok"),
                 "failed": sum(1 for n in nbs if n.get("status") == "failed"),
                 "total": len(nbs),
-                "finished_at": m.get("finished_at", ""),
-                "duration_s": (m.get("timings") or {}).get("total_s"),
+                "finished_at": m.finished_at,
+                "duration_s": (m.timings or {}).get("total_s"),
                 "href": f"{run_dir.parent.name}/{run_dir.name}/index.html",
             }
         )

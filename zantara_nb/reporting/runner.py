@@ -50,7 +50,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -60,6 +60,7 @@ from zoneinfo import ZoneInfo
 from .. import __version__, config
 from ..warehouse.scope import last_complete_period
 from . import render
+from .manifest import RunManifest, read_manifest, write_manifest
 from .suite import NotebookSpec, Suite, SuiteError, load_suite, parse_as_of
 
 EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE, EXIT_LOCKED = 0, 1, 2, 3
@@ -78,7 +79,7 @@ class RunResult:
     exit_code: int
     message: str
     run_dir: Path | None = None
-    manifest: dict[str, Any] = field(default_factory=dict)
+    manifest: RunManifest | None = None
 
     @property
     def ok(self) -> bool:
@@ -510,28 +511,28 @@ def _run_locked(
             digest = digest_job.result()
         failed = [e["name"] for e in entries if e["status"] == "failed"]
         status = "failed" if failed else "ok"
-        manifest = {
-            "suite": suite.name,
-            "title": suite.title,
-            "status": status,
-            "failed": failed,
-            "as_of": day.isoformat(),
-            "as_of_moment": cut.isoformat(),
-            "period": suite.period,
-            "period_start": start.isoformat(),
-            "period_end": end.isoformat(),
-            "period_label": label,
-            "timezone": suite.timezone,
-            "started_at": started_at,
-            "finished_at": _now_iso(),
-            "version": __version__,
-            "python": sys.version.split()[0],
-            "kernel": {"name": kernel, "requested": suite.kernel_name, "fallback": fallback},
-            "parameters_file": str(suite.path),
-            "parameters": hparams,
-            "only": [nb.name for nb in selected] if len(selected) < len(suite.notebooks) else None,
-            "data": data,
-            "freshness": (
+        manifest = RunManifest(
+            suite=suite.name,
+            title=suite.title,
+            status=status,
+            failed=failed,
+            as_of=day.isoformat(),
+            as_of_moment=cut.isoformat(),
+            period=suite.period,
+            period_start=start.isoformat(),
+            period_end=end.isoformat(),
+            period_label=label,
+            timezone=suite.timezone,
+            started_at=started_at,
+            finished_at=_now_iso(),
+            version=__version__,
+            python=sys.version.split()[0],
+            kernel={"name": kernel, "requested": suite.kernel_name, "fallback": fallback},
+            parameters_file=str(suite.path),
+            parameters=_jsonable(hparams),
+            only=[nb.name for nb in selected] if len(selected) < len(suite.notebooks) else None,
+            data=data,
+            freshness=(
                 f"newest event {data['newest_event'] or '—'}"
                 + (
                     ""
@@ -540,13 +541,13 @@ def _run_locked(
                 )
                 + (" (stale)" if stale else "")
             ),
-            "stale_message": stale,
-            "notebooks": entries,
-            "digest": digest,
-            "email": None,
-            "timings": _timings(entries, t_start, t_exec_done, digest),
-        }
-        _write_manifest(tmp, manifest)
+            stale_message=stale,
+            notebooks=entries,
+            digest=digest,
+            email=None,
+            timings=_timings(entries, t_start, t_exec_done, digest),
+        )
+        write_manifest(tmp, manifest)
         render.render_run_index(manifest, tmp)
         replace_dir(tmp, final)
     except BaseException:
@@ -555,11 +556,11 @@ def _run_locked(
     with _index_lock(root):
         render.render_reports_index(root)
 
-    manifest["email"] = _send(suite, hparams, final, manifest, send_email, say)
-    manifest["timings"]["total_s"] = round(time.monotonic() - t_start, 3)
-    manifest["finished_at"] = _now_iso()
-    _write_manifest(final, manifest)
-    t = manifest["timings"]
+    manifest.email = _send(suite, hparams, final, manifest, send_email, say)
+    manifest.timings["total_s"] = round(time.monotonic() - t_start, 3)
+    manifest.finished_at = _now_iso()
+    write_manifest(final, manifest)
+    t = manifest.timings
     say(
         f"{'done' if status == 'ok' else 'FAILED'} in {t['total_s']:.1f} s; summed over "
         f"notebooks: kernel start {t['kernel_start_s']:.1f} s, execution "
@@ -635,6 +636,8 @@ def _render_entry(suite: Suite, entry: dict[str, Any], tmp: Path, stale: str | N
             files = render.render_notebook(
                 out, tmp, name=entry["name"], title=suite.title, stale=stale, error=err
             )
+            if pdf_wanted(suite, entry["name"]) and entry["status"] == "ok":
+                files.update(_write_pdf(suite, entry, out, tmp))
         else:
             entry["outputs"]["notebook"] = None
             files = render.render_error_page(
@@ -650,6 +653,30 @@ def _render_entry(suite: Suite, entry: dict[str, Any], tmp: Path, stale: str | N
     entry["render_s"] = round(time.monotonic() - t0, 3)
 
 
+def pdf_wanted(suite: Suite, name: str) -> bool:
+    """``pdf:`` of the parameters file: ``true`` (every notebook) or a list of names."""
+    want = suite.raw.get("pdf")
+    return want is True or (isinstance(want, list) and name in [str(w) for w in want])
+
+
+def _write_pdf(suite: Suite, entry: dict[str, Any], nb_path: Path, tmp: Path) -> dict[str, str]:
+    """``<name>.pdf`` of the reader report; a failure marks the notebook failed (pages stay)."""
+    from .pdf import notebook_pdf
+
+    t0 = time.monotonic()
+    name = f"{entry['name']}.pdf"
+    try:
+        notebook_pdf(nb_path, tmp / name, title=f"{suite.title} · {entry['name']}",
+                     footer=suite.title)  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - recorded; the run goes on
+        entry["status"] = "failed"
+        entry["error"] = _error_of(Path("/nonexistent"), exc)
+        return {}
+    finally:
+        entry["pdf_s"] = round(time.monotonic() - t0, 3)
+    return {"pdf": name}
+
+
 def _with_carried_over(
     suite: Suite, entries: list[dict], selected: list[NotebookSpec], final: Path, tmp: Path
 ) -> list[dict]:
@@ -657,10 +684,8 @@ def _with_carried_over(
     if len(selected) == len(suite.notebooks):
         return entries
     ran = {e["name"]: e for e in entries}
-    previous: dict[str, dict] = {}
-    with contextlib.suppress(OSError, ValueError):
-        old = json.loads((final / "manifest.json").read_text(encoding="utf-8"))
-        previous = {e["name"]: e for e in old.get("notebooks", [])}
+    old = read_manifest(final)
+    previous = {e["name"]: e for e in (old.notebooks if old else [])}
     out = []
     for nb in suite.notebooks:
         if nb.name in ran:
@@ -711,13 +736,6 @@ def _timings(entries: list[dict], t_start: float, t_exec_done: float, digest: di
     }
 
 
-def _write_manifest(run_dir: Path, manifest: dict) -> None:
-    path = run_dir / "manifest.json"
-    tmp = run_dir / ".manifest.json.tmp"
-    tmp.write_text(json.dumps(_jsonable(manifest), indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
-
-
 # -- e-mail -------------------------------------------------------------------------------
 
 
@@ -735,8 +753,8 @@ def _result_dict(res: Any) -> dict[str, Any]:
     return _jsonable(d) if isinstance(d, dict) else {"result": str(res)}
 
 
-def _send(suite: Suite, hparams: dict, final: Path, manifest: dict, send_email: bool, say):
-    kind = "run" if manifest["status"] == "ok" else "failure"
+def _send(suite: Suite, hparams: dict, final: Path, manifest: RunManifest, send_email: bool, say):
+    kind = "run" if manifest.ok else "failure"
     to = suite.email_to if kind == "run" else suite.email_failure_to
     if not send_email:
         return {"kind": kind, "skipped": "--no-email"}
@@ -749,7 +767,7 @@ def _send(suite: Suite, hparams: dict, final: Path, manifest: dict, send_email: 
         if kind == "run":
             res = email.send_run_email(final, hparams)
         else:
-            failed = ", ".join(manifest["failed"])
+            failed = ", ".join(manifest.failed)
             res = email.send_failure_email(final, hparams, f"notebooks failed: {failed}")
         out = {"kind": kind, **_result_dict(res)}
     except Exception as exc:  # noqa: BLE001 - sending never fails the run

@@ -31,7 +31,6 @@ Behaviour:
 from __future__ import annotations
 
 import inspect
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +43,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from .. import config
+from .manifest import iter_manifests
 
 SUCCESS = {"ok", "success", "succeeded", "completed", "complete", "done", "passed"}
 DEFAULT_PARAMS_DIR = Path("parameters")
@@ -163,17 +163,11 @@ def _parse_as_of(value: Any, zone: ZoneInfo) -> date | None:
 def last_success(job: Job, reports_dir: str | Path = DEFAULT_REPORTS_DIR) -> date | None:
     """The latest local as_of date of a successful run of ``job``'s suite, or None."""
     best = None
-    for m in Path(reports_dir, job.suite).glob("*/manifest.json"):
-        try:
-            data = json.loads(m.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+    for _, m in iter_manifests(reports_dir, job.suite):
+        if not m.ok:
             continue
-        if not isinstance(data, dict):
-            continue
-        if str(data.get("status", "")).lower() not in SUCCESS:
-            continue
-        params = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
-        d = _parse_as_of(data.get("as_of") or params.get("as_of"), job.zone)
+        params = m.parameters if isinstance(m.parameters, dict) else {}
+        d = _parse_as_of(m.as_of or params.get("as_of"), job.zone)
         if d is not None and (best is None or d > best):
             best = d
     return best
