@@ -701,8 +701,12 @@ def anomaly_points(
         thresholds=thresholds,
         min_volume=min_volume,
     )
-    in_range = pts["day"] >= pd.Timestamp(sc.start) if len(pts) else []
-    return pts[in_range].reset_index(drop=True) if len(pts) else pts
+    if not len(pts):
+        return pts
+    pts = pts[pts["day"] >= pd.Timestamp(sc.start)]
+    # one order whatever order the engine returned the series in
+    keys = [c for c in ("metric", "dimension", "value", "breakdown", "day") if c in pts]
+    return pts.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
 @records_sql
