@@ -243,7 +243,7 @@ def capture(args) -> None:
 def diff(a, b, where: str, out: list[str]) -> None:
     if isinstance(a, pd.DataFrame) and isinstance(b, pd.DataFrame):
         if where.endswith((".points", ".explanations")):  # anomalies: compared in one order
-            keys = [c for c in a.columns if a[c].dtype == object or "date" in c or c == "day"]
+            keys = [c for c in a.columns if not pd.api.types.is_float_dtype(a[c])]
             a = a.sort_values(keys, kind="stable").reset_index(drop=True)
             b = b.sort_values(keys, kind="stable").reset_index(drop=True)
         try:
