@@ -181,9 +181,10 @@ def rebuild_persons(wh) -> None:
     for each property the value of the latest event that set it wins. Emails and names
     stay in ``set_props`` (for GDPR export) and are never copied here.
     """
+    d = wh.dialect
     props = ",\n".join(
-        f"arg_max(json_extract_string(set_props, '$.{p}'), timestamp) "
-        f"FILTER (WHERE json_extract_string(set_props, '$.{p}') IS NOT NULL) AS {p}"
+        f"{d.arg_max(d.json_text('set_props', p), 'timestamp')} "
+        f"FILTER (WHERE {d.json_text('set_props', p)} IS NOT NULL) AS {p}"
         for p in _PERSON_PROPS
     )
     wh.con.execute("DELETE FROM persons")
