@@ -167,7 +167,10 @@ class Dialect:
         raise NotImplementedError(self._missing("from_epoch_us"))
 
     def utc_from_epoch_us(self, expr: str) -> str:
-        """The UTC wall-clock timestamp (no zone) ``expr`` microseconds after the epoch."""
+        """The instant ``expr`` microseconds after the epoch, built from its UTC wall-clock time.
+
+        Equal to :meth:`from_epoch_us`; the funnel's drill-down rows are written with it.
+        """
         raise NotImplementedError(self._missing("utc_from_epoch_us"))
 
     def add_days(self, date_expr: str, days: str | int) -> str:
