@@ -252,11 +252,93 @@ def query_patterns() -> list:
     ]
 
 
+ROI_PARAMETERS = """\
+# Parameters: papermill injects the run's values in a cell after this one.
+as_of = None  # local date YYYY-MM-DD; the report covers the last complete month before it
+period = "month"  # the investor report is monthly
+timezone = "Asia/Jakarta"
+warehouse = None  # DuckDB file; None: $ZANTARA_WAREHOUSE or data/zantara.duckdb
+filters = {}  # the suite's common parameters; investor figures always cover every user
+thresholds = {}
+targets = None  # targets file for the month's KPI paragraph; None: parameters/targets.yaml
+assumptions = None  # price points and assumptions; None: parameters/roi.yaml"""
+
+
+def roi() -> list:
+    """05_roi: the investor report (zantara_nb.investor; numbers in docs/investor-roi.md)."""
+    return [
+        code(ROI_PARAMETERS, ["parameters"]),
+        code(
+            "import zantara_nb as z\n"
+            "from zantara_nb import investor\n"
+            "from zantara_nb.reporting import narrative, report\n\n"
+            'rep = report.setup(as_of, "month", timezone, warehouse, targets=targets)\n'
+            "inv = investor.build_report(rep.wh, as_of=rep.as_of, tz=rep.tz, "
+            "assumptions=assumptions)\n"
+            "report.title(\n"
+            "    rep,\n"
+            '    "ZANTARA for investors: return on analytics and unit economics",\n'
+            '    "What the analytics stack costs and returns, and what one paying customer is '
+            'worth.",\n'
+            ")"
+        ),
+        md("## The answer in four numbers"),
+        code("inv.headline()"),
+        md(
+            "## How the return on analytics is made\n"
+            "The investment is the setup time plus a year of the analytics stack. Each return "
+            "is a formula over this month's measured numbers and the seed's assumed uplifts; "
+            "the table shows the formula and the values that went in."
+        ),
+        code("display(inv.roi_section(), inv.cash_chart(), inv.returns_chart())"),
+        md(
+            "## Unit economics: what a paying customer is worth\n"
+            "Measured from the event data for the month, each figure with its formula and, for "
+            "rates, its 95% interval."
+        ),
+        code(
+            "display(inv.unit_economics_section(), inv.mrr_chart(), inv.churn_chart())\n"
+            "display(inv.monthly_section(), inv.cohorts_section(), inv.cohort_chart())"
+        ),
+        md(
+            "## Every input and assumption\n"
+            "Measured when the data has it (with the period and interval), otherwise assumed "
+            "from `parameters/roi.yaml`, with the source of each."
+        ),
+        code("inv.inputs_section()"),
+        md(
+            "## Three scenarios\n"
+            "The same measured business, with cautious, expected and hopeful uplifts."
+        ),
+        code("display(inv.scenarios_section(), inv.scenarios_chart())"),
+        md("## What moves the result most"),
+        code("display(inv.tornado_chart(), inv.sensitivity_section())"),
+        md(
+            "## How sure: a simulated range\n"
+            "Every uncertain input drawn from its interval or stated range, many times over."
+        ),
+        code("display(inv.monte_carlo_chart(), inv.monte_carlo_section())"),
+        md("## Realised so far: signups before and after analytics"),
+        code("inv.realised_section()"),
+        md("## The product this month"),
+        code(
+            "k = z.kpis(rep.wh, as_of=rep.as_of, period=rep.period, targets=rep.targets, "
+            "tz=rep.tz)\n"
+            "report.paragraph(narrative.summarize(k))"
+        ),
+        md("## What the analytics stack costs, option by option"),
+        code("display(inv.stacks_section(), inv.stack_chart())"),
+        md("## The seed's worked example, checked"),
+        code("inv.seed_section()"),
+    ]
+
+
 NOTEBOOKS = {
     "01_metrics_overview": overview,
     "02_funnels": funnels,
     "03_cohorts_retention": cohorts,
     "04_query_patterns": query_patterns,
+    "05_roi": roi,
 }
 
 

@@ -266,6 +266,13 @@ ERRORS = (
 )
 BURST_ERROR = ("upstream_unavailable", "LLM provider returned HTTP 503")
 PLANS = {"pro": (29.0, 290.0), "enterprise": (199.0, 1990.0)}
+#: share of subscriptions billed yearly; chance a subscription ends at each renewal (a
+#: monthly plan renews every 30 days, a yearly one every 365); share of enterprise plans
+#: by user type (individual, business, enterprise)
+YEARLY_SHARE = 0.2
+CANCEL_PER_RENEWAL = {"monthly": 0.09, "yearly": 0.3}
+RENEWAL_DAYS = {"monthly": 30, "yearly": 365}
+ENTERPRISE_SHARE = (0.05, 0.2, 0.6)
 PAYMENT_METHODS = (("card", 0.65), ("bank_transfer", 0.20), ("paypal", 0.10), ("gopay", 0.05))
 CANCEL_REASONS = (
     ("too_expensive", 0.35),
@@ -1200,6 +1207,7 @@ class _Generator:
             "model": model,
             "replied": replied,
             "lat": lat,
+            "cost": cost,
         }
 
         # ---- events: session level
@@ -1492,10 +1500,12 @@ class _Generator:
         has = P["paid"] | late
         t_sub = np.where(P["paid"], t0 + u, t0 + 31 * DAY + rng.exponential(45 * DAY, n))
         t_sub = np.where(has, t_sub, np.inf)
-        ent = rng.random(n) < np.array([0.05, 0.2, 0.6])[P["user_type"]]
-        yearly = rng.random(n) < 0.2
-        period = np.where(yearly, 365 * DAY, 30 * DAY)
-        k = rng.geometric(np.where(yearly, 0.3, 0.09))
+        ent = rng.random(n) < np.array(ENTERPRISE_SHARE)[P["user_type"]]
+        yearly = rng.random(n) < YEARLY_SHARE
+        period = np.where(yearly, RENEWAL_DAYS["yearly"] * DAY, RENEWAL_DAYS["monthly"] * DAY)
+        k = rng.geometric(
+            np.where(yearly, CANCEL_PER_RENEWAL["yearly"], CANCEL_PER_RENEWAL["monthly"])
+        )
         t_cancel = t_sub + k * period - rng.uniform(0, 10 * DAY, n)
         t_fail = t_sub + rng.geometric(0.05, n) * period + rng.uniform(0, HOUR, n)
         prices = np.array([PLANS["pro"], PLANS["enterprise"]])
@@ -1767,6 +1777,7 @@ class _Generator:
                 "history, before the range)"
             ),
         }
+        unit_economics = self._unit_economics_truth(monthly, open_at)
         # satisfaction: feedback written whose message_sent is written too
         M = self.messages
         written = lambda t: (t >= start_us) & (t < as_of_us)  # noqa: E731
@@ -1926,7 +1937,67 @@ class _Generator:
             events={"total": int(sum(counts.values())), "by_event": counts},
             files=[p.name for p in files],
             mrr=mrr,
+            unit_economics=unit_economics,
         )
+
+    def _unit_economics_truth(self, monthly: np.ndarray, open_at) -> dict[str, Any]:
+        """Per complete local month of the range: paying customers, churn, new customers,
+        MRR and inference cost, counted on the generator's own arrays."""
+        S, M = self.sub, self.messages
+        zone = ZoneInfo(REPORT_TZ)
+        first = self.start_date.replace(day=1)
+        if first < self.start_date:
+            first = (first + timedelta(days=32)).replace(day=1)
+        yearly = S["yearly"].astype(bool)
+        months = []
+        m = first
+        while True:
+            nxt = (m + timedelta(days=32)).replace(day=1)
+            if nxt > self.end_date:
+                break
+            t0 = datetime(m.year, m.month, 1, tzinfo=zone).timestamp()
+            t1 = datetime(nxt.year, nxt.month, 1, tzinfo=zone).timestamp()
+            at0, at1 = open_at(t0), open_at(t1)
+            churned = at0 & ~at1
+            rep = (
+                M["replied"] & (M["done_us"] >= round(t0 * 1e6)) & (M["done_us"] < round(t1 * 1e6))
+            )
+            months.append(
+                {
+                    "month": f"{m:%Y-%m}",
+                    "customers_start": int(at0.sum()),
+                    "churned": int(churned.sum()),
+                    "mrr_start_of_customers": round(float(monthly[at0].sum()), 6),
+                    "mrr_end_of_customers": round(float(monthly[at0 & at1].sum()), 6),
+                    "monthly_plan_customers_start": int((at0 & ~yearly).sum()),
+                    "monthly_plan_churned": int((churned & ~yearly).sum()),
+                    "new_customers": int(((S["t_sub"] >= t0) & (S["t_sub"] < t1)).sum()),
+                    "paying_end": int(at1.sum()),
+                    "mrr_end": round(float(monthly[at1].sum()), 6),
+                    "replies": int(rep.sum()),
+                    "inference_cost_usd": round(float(M["cost"][rep].sum()), 6),
+                }
+            )
+            m = nxt
+        return {
+            "months": months,
+            "planted": {
+                "prices_usd": {k: {"monthly": v[0], "yearly": v[1]} for k, v in PLANS.items()},
+                "yearly_share": YEARLY_SHARE,
+                "cancel_per_renewal": dict(CANCEL_PER_RENEWAL),
+                "renewal_days": dict(RENEWAL_DAYS),
+                "enterprise_share_by_user_type": dict(
+                    zip(("individual", "business", "enterprise"), ENTERPRISE_SHARE, strict=True)
+                ),
+            },
+            "definition": (
+                "complete local months of the range; customers = subscriptions open (started, "
+                "not cancelled) at the month's first local midnight; churned = of those, not "
+                "open at the next month's; new = subscription started in the month; inference "
+                "cost = response_cost_usd of the replies (message_received + $ai_generation) "
+                "written in the month"
+            ),
+        }
 
     def _incident_truth(self) -> dict[str, Any]:
         M = self.messages

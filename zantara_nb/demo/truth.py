@@ -185,6 +185,8 @@ class GroundTruth:
     events: dict[str, Any]
     files: list[str]
     mrr: dict[str, Any] = field(default_factory=dict)
+    #: per complete month: customers, churn, new customers, MRR, inference cost (investor)
+    unit_economics: dict[str, Any] = field(default_factory=dict)
 
     # -- shortcuts ----------------------------------------------------------------------
 

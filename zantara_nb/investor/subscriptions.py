@@ -59,7 +59,13 @@ def build_timeline(events: pd.DataFrame, cutoff: datetime) -> Timeline:
     """The timeline of subscription ``events`` (columns of :data:`SUBSCRIPTION_SQL`)."""
     df = events.copy()
     if df.empty:
-        empty = pd.DataFrame({"person_id": [], "timestamp": [], "mrr": []})
+        empty = pd.DataFrame(
+            {
+                "person_id": pd.Series(dtype=object),
+                "timestamp": pd.Series(dtype="datetime64[us, UTC]"),
+                "mrr": pd.Series(dtype="float64"),
+            }
+        )
         return Timeline(empty, pd.Series(dtype="datetime64[us, UTC]"), cutoff)
     df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True)
     df["is_cancel"] = (df["event"] == "subscription_cancelled").astype(int)
