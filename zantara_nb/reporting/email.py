@@ -32,6 +32,7 @@ Message structure (what Gmail and Outlook display correctly)::
     │   │   └── text/html            (table layout, CSS inlined, < 100 KB)
     │   └── image/png × 2–3          (Content-ID, referenced as cid: from the HTML)
     └── text/html attachments        (the code-free reader reports; omitted when linked)
+        and application/pdf          (their PDFs, for suites with ``pdf:``)
 
 With ``base_url`` set, the reader reports are linked as
 ``{base_url}/{suite}/{run folder}/{file}`` instead of attached (``base_url`` is where
@@ -267,6 +268,7 @@ def notebooks(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "error": _error_text(e),
                 "reader": _path_of(e, "reader"),
                 "analyst": _path_of(e, "analyst"),
+                "pdf": _path_of(e, "pdf"),
             }
         )
     return out
@@ -303,6 +305,15 @@ def reader_reports(run_dir: str | Path, manifest: Mapping[str, Any] | None = Non
     if not cands:
         cands = sorted(p for p in run.rglob("*reader*.html") if p.is_file())
     return cands
+
+
+def pdf_reports(run_dir: str | Path, manifest: Mapping[str, Any] | None = None) -> list[Path]:
+    """The PDFs of the reader reports (``pdf:`` in the parameters file) of the notebooks
+    that succeeded, in manifest order."""
+    run = Path(run_dir)
+    nbs = notebooks(manifest if manifest is not None else load_manifest(run))
+    found = [_resolve(run, nb["pdf"]) for nb in nbs if not nb["failed"]]
+    return [p for p in found if p is not None]
 
 
 # ------------------------------------------------------------------------------------------
@@ -544,7 +555,7 @@ def build_run_message(
 
     # reader reports: linked or attached
     base_url = _safe_base_url(opts.base_url, warnings)
-    reports = reader_reports(run, manifest)
+    reports = reader_reports(run, manifest) + pdf_reports(run, manifest)
     links, attach, not_attached, reason = [], [], [], ""
     if base_url:
         links = [{"name": p.name, "href": _link(base_url, run, p)} for p in reports]
@@ -615,14 +626,16 @@ def build_run_message(
     msg["Content-Type"] = "multipart/mixed"
     msg.attach(related)
     for p in attach:
+        pdf = p.suffix.lower() == ".pdf"
         att = _part(
             p.read_bytes(),
-            maintype="text",
-            subtype="html",
+            maintype="application" if pdf else "text",
+            subtype="pdf" if pdf else "html",
             filename=p.name,
             disposition="attachment",
         )
-        att.set_param("charset", "utf-8")
+        if not pdf:
+            att.set_param("charset", "utf-8")
         msg.attach(att)
     return msg
 
