@@ -80,6 +80,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from ..warehouse.dialects import DuckDBDialect
 from .truth import (
     CATEGORIES,
     CATEGORY_SHARE,
@@ -435,11 +436,8 @@ class _Const:
 
 
 def _sql_literal(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    """The dialect's literal of a constant column value (the demo writes with DuckDB)."""
+    return DuckDBDialect().quote(value)
 
 
 class _Sink:

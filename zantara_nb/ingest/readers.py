@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from .detect import Sniff
 from .summary import IngestError
+from .validate import sql_str
 
 #: Rows per chunk handed to DuckDB (bounds memory: one chunk of raw text + its staging);
 #: a chunk also ends at :data:`CHUNK_BYTES` of input columns, whichever comes first.
@@ -217,7 +218,7 @@ def _json_array(path: Path, sn: Sniff, con) -> Iterator[pa.RecordBatch]:
     options = ", compression = 'gzip'" if sn.gzip else ""
     try:
         cur.execute("SET preserve_insertion_order = true")  # element order = file order
-        quoted = "'" + str(path).replace("'", "''") + "'"
+        quoted = sql_str(str(path))
         reader = cur.sql(
             f"SELECT json(json)::VARCHAR AS _raw FROM read_json_objects({quoted}, "
             f"format = 'array'{options})"

@@ -14,11 +14,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..warehouse import tracking_plan as tp
+from ..warehouse.dialects import DuckDBDialect
+
+_DIALECT = DuckDBDialect()
 
 
 def sql_str(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
+    """A SQL string literal (the dialect's quoting; the loader writes DuckDB SQL)."""
+    return _DIALECT.str_lit(value)
 
 
 def json_path(key: str) -> str:
