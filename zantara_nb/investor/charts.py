@@ -7,6 +7,8 @@ printed to PDF at the full text width.
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 
 import matplotlib.pyplot as plt
@@ -24,11 +26,28 @@ from .unit_economics import UnitEconomics
 DPI = 200
 
 
-def _png(fig, title: str) -> Chart:
+class HiResChart(Chart):
+    """A chart PNG drawn at :data:`DPI`, shown at its size at 100 dpi (``width`` in CSS
+    pixels, never wider than the page), so it is sharp on screens and in print."""
+
+    def __init__(self, png: bytes, title: str = "", width_px: int | None = None) -> None:
+        super().__init__(png, title)
+        self.width_px = width_px
+
+    def _repr_html_(self) -> str:
+        data = base64.b64encode(self.png).decode("ascii")
+        alt = html.escape(self.title or "chart")
+        width = f"width:{self.width_px}px;" if self.width_px else ""
+        return f'<img src="data:image/png;base64,{data}" alt="{alt}" style="{width}max-width:100%">'
+
+
+def _png(fig, title: str) -> HiResChart:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
-    return Chart(buf.getvalue(), title)
+    png = buf.getvalue()
+    width = int.from_bytes(png[16:20], "big")  # the PNG header's width
+    return HiResChart(png, title, round(width * 100 / DPI))
 
 
 def _usd_axis(ax, axis: str = "y") -> None:
@@ -53,15 +72,15 @@ def cash_curve_chart(r: ROIResult) -> Chart:
     ax.axhline(0, color="#333333", lw=0.8)
     if r.payback_month is not None and r.payback_month <= 12:
         ax.axvline(r.payback_month, color=charts.NEUTRAL, ls="--", lw=1)
-        top = float(max(c["cumulative"].max(), c["net"].max(), 0))
-        ax.annotate(f"pays back in month {r.payback_month}", (r.payback_month, top),
-                    xytext=(6, -10), textcoords="offset points", fontsize=9, color="#333333")  # fmt: skip
+        mid = float(max(c["cumulative"].max(), c["net"].max(), 0)) / 2
+        ax.annotate(f"pays back in month {r.payback_month}", (r.payback_month, mid),
+                    xytext=(6, 0), textcoords="offset points", fontsize=9, color="#333333")  # fmt: skip
     ax.set_xticks(range(1, 13))
     ax.set_xlabel("month after go-live")
     ax.set_ylabel("USD")
     _usd_axis(ax)
     ax.set_title("Cash from the analytics investment, first 12 months (base case)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left")
     return _png(fig, "Cash from the analytics investment, first 12 months")
 
 

@@ -81,7 +81,10 @@ def table(
         cols = ["<colgroup>"] + [
             f"<col style='width:{w}'>" if w else "<col>" for w in widths
         ] + ["</colgroup>"]  # fmt: skip
-    head = "".join(f"<th style='{_TH}'>{e(h)}</th>" for h in headers)
+    head = "".join(
+        f"<th style='{_TH}{';text-align:right' if i in numeric else ''}'>{e(h)}</th>"
+        for i, h in enumerate(headers)
+    )
     body = []
     for r in rows:
         cells = []
@@ -113,7 +116,7 @@ def card(label: str, value: str, lines: Sequence[str]) -> str:
         f"<div style='color:#555;font-size:0.8em;margin-top:2px'>{e(t)}</div>" for t in lines
     )
     return (
-        "<td style='vertical-align:top;border:1px solid #DDD;border-radius:8px;"
+        "<td style='text-align:left;vertical-align:top;border:1px solid #DDD;border-radius:8px;"
         "padding:8px 10px;background:#FAFAFA;overflow-wrap:anywhere'>"
         f"<div style='color:#444;font-size:0.85em'>{e(label)}</div>"
         f"<div style='font-size:1.6em;font-weight:bold;margin:2px 0'>{e(value)}</div>{sub}</td>"
@@ -225,7 +228,7 @@ def seed_table_html(c) -> str:
         ["Seed section", "The seed says", "Seed figure", "Model", "Check", "Why"],
         rows,
         numeric=(2, 3),
-        widths=("13%", "24%", "9%", "9%", "11%", "34%"),
+        widths=("13%", "23%", "10%", "10%", "11%", "33%"),
     )
 
 
@@ -353,12 +356,17 @@ def monte_carlo_html(mc) -> str:
         ],
         numeric=(1, 2, 3, 4),
     )  # fmt: skip
+    from .assumptions import LABELS
+
     dist = table(
         ["Input", "Drawn from", "Why"],
-        [[d.input, d.distribution, d.source] for d in mc.distributions.itertuples()],
+        [
+            [LABELS.get(d.input, (d.input, ""))[0], d.distribution, d.source]
+            for d in mc.distributions.itertuples()
+        ],
         widths=("25%", "35%", "40%"),
     )
-    fixed = ", ".join(mc.fixed)
+    fixed = ", ".join(LABELS.get(k, (k, ""))[0] for k in mc.fixed)
     return (
         top
         + dist

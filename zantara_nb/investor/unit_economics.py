@@ -56,6 +56,11 @@ from .subscriptions import Timeline, load_timeline
 BOOTSTRAP = 1000
 
 
+def _usd0(v: float) -> str:
+    """Whole dollars with the sign before the $: '-$5,528'."""
+    return f"-${-v:,.0f}" if v < 0 else f"${v:,.0f}"
+
+
 def logo_churn(start_mrr: pd.Series, end_mrr: pd.Series) -> tuple[int, int]:
     """(churned, customers): customers paying at the start (``start_mrr`` > 0) with no MRR
     at the end."""
@@ -338,9 +343,8 @@ def unit_economics(wh, a: Assumptions, m: ReportMonth, months: int = 6) -> UnitE
         ("net_new_mrr", "Net new MRR", None if mv is None else float(mv["net_new"]), "usd",
          None, None, "new + expansion + contraction + churned + reactivation", label,
          "" if mv is None else
-         f"new ${mv['new']:,.0f}, expansion ${mv['expansion']:,.0f}, contraction "
-         f"${mv['contraction']:,.0f}, churned ${mv['churned']:,.0f}, reactivation "
-         f"${mv['reactivation']:,.0f}"),
+         ", ".join(f"{k} {_usd0(mv[k])}" for k in
+                   ("new", "expansion", "contraction", "churned", "reactivation"))),
         ("new_customers", "New paying customers", new, "count", None, None,
          "persons whose first payment falls in the month", label, ""),
         ("logo_churn", "Logo churn (monthly)", churn, "rate", churn_ci.low, churn_ci.high,
