@@ -373,7 +373,8 @@ def unit_economics(wh, a: Assumptions, m: ReportMonth, months: int = 6) -> UnitE
          f"{a.stack.label}, priced at the month's volumes", label, ""),
         ("gross_margin", "Gross margin", gm, "rate", None, None,
          "(revenue - inference cost - stack cost) / revenue", label,
-         "cost of revenue here: inference and the analytics stack only"),
+         "cost of revenue here: inference and the analytics stack only; every answer and "
+         "subscription counted, so no sampling interval"),
         ("ltv", "LTV (customer lifetime value)", ltv_v, "usd", ltv_lo, ltv_hi,
          "ARPU x gross margin / monthly logo churn", f"{label}; churn {churn_period}",
          "interval from the ARPU and churn intervals"),
