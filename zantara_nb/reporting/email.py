@@ -201,14 +201,10 @@ def _addresses(value: Any) -> list[str]:
 
 def load_manifest(run_dir: str | Path | None) -> dict[str, Any]:
     """``manifest.json`` of a run folder as a dict ({} when missing or unreadable)."""
-    if run_dir is None:
-        return {}
-    p = Path(run_dir) / MANIFEST_FILE
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    from .manifest import read_manifest
+
+    m = read_manifest(run_dir)
+    return {} if m is None else m.to_dict()
 
 
 def _pick(d: Mapping[str, Any], *keys: str) -> Any:
