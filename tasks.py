@@ -60,23 +60,39 @@ def register_kernel() -> None:
     )
 
 
-def ensure_env() -> None:
-    """Create .venv and install the package with its dev extras when needed."""
+def _stamped() -> tuple[str, set[str]]:
+    """(pyproject hash, extras) of the last install; an old stamp holds the hash alone (dev)."""
+    if not STAMP.exists():
+        return "", set()
+    digest, _, extras = STAMP.read_text().strip().partition(" ")
+    return digest, set(extras.split(",")) if extras else {"dev"}
+
+
+def ensure_env(extras: tuple[str, ...] = ("dev",)) -> None:
+    """Create .venv and install the package with ``extras`` when needed.
+
+    The stamp records the pyproject hash and the extras installed; an environment with
+    more extras than asked for (the test command's ``clickhouse``) serves a lighter
+    command as it is.
+    """
     if sys.version_info < (3, 11):  # noqa: UP036 - tasks.py may be started by an older python3
         sys.exit(f"Python 3.11+ is needed, this is {sys.version.split()[0]}")
     want = env_hash()
-    if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
+    digest, have = _stamped()
+    if PY.exists() and digest == want and set(extras) <= have:
         if not KERNEL_DIR.exists():
             register_kernel()
         return
+    if digest == want:
+        extras = tuple(sorted(have | set(extras)))
     t0 = time.time()
     if not PY.exists():
         run([sys.executable, "-m", "venv", VENV])
     pip = [PY, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     quiet = {"stderr": subprocess.DEVNULL} if os.environ.get("ZANTARA_QUIET_PIP") else {}
-    run([*pip, "-e", ".[dev]"], **quiet)
+    run([*pip, "-e", f".[{','.join(extras)}]"], **quiet)
     register_kernel()
-    STAMP.write_text(want)
+    STAMP.write_text(f"{want} {','.join(extras)}")
     say(f"environment ready in {time.time() - t0:.0f} s ({VENV})")
 
 
@@ -100,7 +116,7 @@ def cmd_report() -> None:
 
 
 def cmd_test(extra: list[str]) -> None:
-    ensure_env()
+    ensure_env(("dev", "clickhouse"))  # the tests run every engine, chdb included
     env = venv_env()
     run([BIN / "ruff", "check", "."], env=env)
     run([BIN / "ruff", "format", "--check", "."], env=env)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +16,8 @@ def _add_warehouse(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--warehouse",
         "-w",
-        help="DuckDB warehouse file (default: $ZANTARA_WAREHOUSE or data/zantara.duckdb)",
+        help="warehouse: a DuckDB file, chdb:DIR or clickhouse://user@host:8123/db "
+        "(default: $ZANTARA_WAREHOUSE or data/zantara.duckdb)",
     )
 
 
@@ -53,16 +56,33 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from . import config
     from .warehouse.connection import Warehouse
+    from .warehouse.engines import parse_address
 
-    path = config.warehouse_path(args.warehouse)
-    if not path.exists():
-        print(
-            f"error: {path}: no warehouse here (run `zantara-nb demo` or `zantara-nb ingest`)",
-            file=sys.stderr,
-        )
-        return 2
-    with Warehouse(path, read_only=True) as wh:
+    engine, where = parse_address(args.warehouse or os.environ.get("ZANTARA_WAREHOUSE"))
+    if engine == "clickhouse":
+        path = where
+    else:
+        path = config.warehouse_path(where)
+        if not path.exists():
+            print(
+                f"error: {path}: no warehouse here (run `zantara-nb demo` or `zantara-nb ingest`)",
+                file=sys.stderr,
+            )
+            return 2
+    with Warehouse(path, engine=engine, read_only=True) as wh:
         print(wh.status())
+    return 0
+
+
+def cmd_warehouse_ddl(args: argparse.Namespace) -> int:
+    if args.engine == "duckdb":
+        from .warehouse.schema import DDL
+
+        print(";\n".join(textwrap.dedent(s).strip() for s in DDL) + ";")
+        return 0
+    from .warehouse.clickhouse_schema import ddl_script
+
+    print(ddl_script(cluster=args.cluster, database=args.database), end="")
     return 0
 
 
@@ -201,6 +221,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="row counts, date range, freshness, loads, quarantine")
     _add_warehouse(p)
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("warehouse", help="warehouse administration (ddl)")
+    wsub = p.add_subparsers(dest="warehouse_command", required=True)
+    q = wsub.add_parser("ddl", help="print the CREATE statements of the warehouse tables")
+    q.add_argument("--engine", choices=["duckdb", "clickhouse"], default="clickhouse")
+    q.add_argument(
+        "--cluster",
+        metavar="NAME",
+        help="ClickHouse cluster: replicated tables plus Distributed tables sharded by person",
+    )
+    q.add_argument("--database", default="zantara", help="ClickHouse database (default zantara)")
+    q.set_defaults(func=cmd_warehouse_ddl)
 
     p = sub.add_parser("stitch", help="recompute person ids from identify/alias events")
     _add_warehouse(p)

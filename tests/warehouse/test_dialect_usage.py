@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from zantara_nb.warehouse.dialects import Dialect, DuckDBDialect
+from zantara_nb.warehouse.dialects.clickhouse import ClickHouseDialect
 
 PKG = Path(__file__).resolve().parents[2] / "zantara_nb"
-DIALECTS: list[type[Dialect]] = [DuckDBDialect]
+DIALECTS: list[type[Dialect]] = [DuckDBDialect, ClickHouseDialect]
 ENGINES = {d.name for d in DIALECTS}
 SCANNED = [
     *sorted((PKG / "metrics").glob("*.py")),
@@ -53,9 +54,13 @@ def _docstring_ids(tree: ast.AST) -> set[int]:
             if not isinstance(stmts, list):
                 continue
             for a, b in zip(stmts, stmts[1:], strict=False):
-                if isinstance(a, ast.Assign | ast.AnnAssign) and isinstance(b, ast.Expr):
-                    if isinstance(b.value, ast.Constant) and isinstance(b.value.value, str):
-                        ids.add(id(b.value))
+                if (
+                    isinstance(a, ast.Assign | ast.AnnAssign)
+                    and isinstance(b, ast.Expr)
+                    and isinstance(b.value, ast.Constant)
+                    and isinstance(b.value.value, str)
+                ):
+                    ids.add(id(b.value))
     return ids
 
 

@@ -14,7 +14,7 @@ from zantara_nb import Warehouse
 from zantara_nb.warehouse.dialects import Dialect, DuckDBDialect
 from zantara_nb.warehouse.engines import Engine, engine_names, get_engine, register_engine
 
-ENGINES = ["duckdb"]
+ENGINES = ["duckdb", "chdb"]
 
 
 @pytest.fixture(params=ENGINES)
@@ -104,7 +104,12 @@ def test_aggregates(wh):
     assert row["med"] == 3.0 and row["med2"] == 3.0  # (2 + 4) / 2
     assert row["p95"] == pytest.approx(4 + 0.85 * 6)  # linear between the order statistics
     assert one(wh, f"{d.any_value('g')} FROM t") == 1
-    assert list(one(wh, f"{d.list_agg('u', 'ts, u')} FROM t")) == ["a", "b", "c", "a"]  # (1,a) (1,b) (2,c) (3,a)
+    assert list(one(wh, f"{d.list_agg('u', 'ts, u')} FROM t")) == [
+        "a",
+        "b",
+        "c",
+        "a",
+    ]  # (1,a) (1,b) (2,c) (3,a)
 
 
 def test_json_text_and_hashes(wh):

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .. import config
 from .dialects.base import Dialect
-from .engines import Engine, get_engine
+from .engines import Engine, get_engine, parse_address
 from .sqltrace import SqlRecorder
 
 
@@ -38,13 +38,19 @@ class Warehouse:
         self,
         path: str | os.PathLike | None = None,
         *,
-        engine: str = "duckdb",
+        engine: str | None = None,
         read_only: bool = False,
         memory_limit: str | None = None,
         threads: int | None = None,
     ) -> None:
-        if str(path) == ":memory:":
+        # the address may name its engine: chdb:PATH, clickhouse://user@host:8123/db
+        engine, path = parse_address(path or os.environ.get("ZANTARA_WAREHOUSE"), engine)
+        extra: dict[str, Any] = {}
+        if engine == "clickhouse":
             self.path: Path | None = None
+            extra["address"] = path
+        elif str(path) == ":memory:":
+            self.path = None
         else:
             self.path = config.warehouse_path(path)
             if not read_only:
@@ -55,7 +61,7 @@ class Warehouse:
                 )
         self.read_only = read_only
         self.engine: Engine = get_engine(engine)(
-            self.path, read_only=read_only, memory_limit=memory_limit, threads=threads
+            self.path, read_only=read_only, memory_limit=memory_limit, threads=threads, **extra
         )
         self._recorder = SqlRecorder()
         if not read_only:
@@ -110,6 +116,8 @@ class Warehouse:
         self.close()
 
     def __repr__(self) -> str:
+        if self.engine.name != "duckdb":
+            return f"Warehouse({self.engine.describe()!r})"
         where = self.path or ":memory:"
         return f"Warehouse({str(where)!r})"
 

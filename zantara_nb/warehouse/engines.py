@@ -7,7 +7,7 @@ adds ``clickhouse`` and ``chdb``.
 
 >>> from zantara_nb.warehouse.engines import engine_names, register_engine
 >>> engine_names()
-['duckdb']
+['chdb', 'clickhouse', 'duckdb']
 """
 
 from __future__ import annotations
@@ -87,3 +87,39 @@ def _builtin() -> None:
         from .duckdb_engine import DuckDBEngine
 
         register_engine("duckdb", DuckDBEngine)
+    if "chdb" not in _ENGINES:
+        # the module imports chdb / clickhouse-connect only when a warehouse is opened
+        from .clickhouse_engine import ChdbEngine, ServerEngine
+
+        register_engine("chdb", ChdbEngine)
+        register_engine("clickhouse", ServerEngine)
+
+
+#: Address prefixes that name their engine: ``chdb:data/zantara.chdb``,
+#: ``clickhouse://user@host:8123/zantara``, ``duckdb:data/zantara.duckdb``.
+_PREFIXES = (
+    ("clickhouse://", "clickhouse"),
+    ("clickhouses://", "clickhouse"),
+    ("chdb:", "chdb"),
+    ("duckdb:", "duckdb"),
+)
+
+
+def parse_address(address: str | None, engine: str | None = None) -> tuple[str, str | None]:
+    """(engine name, location) of a warehouse address.
+
+    A prefix names the engine (``chdb:PATH``, ``clickhouse://...``, ``duckdb:PATH``);
+    otherwise ``engine``, else ``$ZANTARA_ENGINE``, else ``duckdb``. The location is the
+    path (``None`` for the configured default), ``":memory:"``, or a server URL.
+    """
+    import os
+
+    text = None if address is None else str(address)
+    if text is not None:
+        for prefix, name in _PREFIXES:
+            if text.startswith(prefix):
+                if engine is not None and engine != name:
+                    raise ValueError(f"{text}: a {name} address, but engine={engine!r}")
+                loc = text if name == "clickhouse" else text[len(prefix) :]
+                return name, (loc or None)
+    return engine or os.environ.get("ZANTARA_ENGINE") or "duckdb", text

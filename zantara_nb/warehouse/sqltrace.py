@@ -70,6 +70,12 @@ def format_statement(query: str, params: Sequence[Any] | Mapping[str, Any] | Non
     return "\n".join(ln for ln in lines if ln.strip()).strip()
 
 
+def inline_params(query: str, params, quote) -> str:
+    """``query`` with its ``?`` / ``$name`` parameters written in as literals (``quote``),
+    for engines that take no bound parameters (ClickHouse)."""
+    return _inline(query, params, quote)
+
+
 def _inline(query: str, params, quote) -> str:
     """Replace ``?`` / ``$name`` outside string literals by quoted values."""
     it = iter(params) if not isinstance(params, Mapping) else None

@@ -8,6 +8,7 @@ differs (the way MetricFlow's per-engine renderers do).
 """
 
 from .base import Dialect
+from .clickhouse import ClickHouseDialect
 from .duckdb import DuckDBDialect
 
-__all__ = ["Dialect", "DuckDBDialect"]
+__all__ = ["ClickHouseDialect", "Dialect", "DuckDBDialect"]
