@@ -222,18 +222,23 @@ def test_cohort_not_yet_observed_and_excluded_from_average(cohorts):
 
 
 def test_breakdown_by_start_event_property(cohorts):
+    # Issue 11 (as PostHog, whose retention groups events by person and value): by an
+    # event property a return counts only when the return event carries the cohort's
+    # value. signup_method is on the signups only, so no message matches and every cell
+    # after period 0 is 0. (Before issue 11 any return counted: W0 google {a, c} k1 1/2,
+    # W0 email {b} k1 1/1, google's average k1 2 of 4.) Cohort sizes do not change.
     r = retention(cohorts, periods=3, breakdown="signup_method", **RANGE)
     assert r.df.columns[0] == "breakdown"
-    # W0 google {a, c}: k1 {a} = 1/2; W0 email {b}: k1 {b} = 1/1
-    assert cells(r, "rate", "google")[("2026-03-02", 1)] == pytest.approx(0.5)
-    assert cells(r, "rate", "email")[("2026-03-02", 1)] == 1.0
+    assert cells(r, "rate", "google")[("2026-03-02", 1)] == 0.0
+    assert cells(r, "rate", "email")[("2026-03-02", 1)] == 0.0
+    assert cells(r, "cohort_size", "google")[("2026-03-02", 0)] == 2  # a, c
     assert cells(r, "cohort_size", "google")[("2026-03-09", 0)] == 1  # e
     m = r.matrix()
     assert m.index.names == ["breakdown", "cohort"]
     avg = r.average().df
     g = avg[(avg["breakdown"] == "google") & (avg["period"] == 1)].iloc[0]
-    # google k1: W0 {a,c} 1 + W1 {e} 0 + W2 {f} 1 = 2 of 4
-    assert g["rate"] == pytest.approx(0.5) and g["cohort_size"] == 4
+    # google k1: W0 {a, c} 0 + W1 {e} 0 + W2 {f} 0 = 0 of 4
+    assert g["rate"] == 0.0 and g["cohort_size"] == 4
 
 
 def test_event_filter_applies_to_start_and_return_events(wh):
@@ -538,9 +543,12 @@ def test_nday_retention_windows_and_pending(nday):
 
 
 def test_nday_retention_breakdown_and_filter(nday):
+    # By an event property a return must carry the cohort's value (issue 11, as
+    # retention()): the messages carry no signup_method, so google's D1 is 0 of 2 (it
+    # was 2 of 2 when any return counted); email 0 of 1 either way.
     r = nday_retention(nday, days=(1,), breakdown="signup_method", **NDAY)
     by = r.df.set_index("breakdown")
-    assert (by.loc["google", "persons"], by.loc["google", "retained"]) == (2, 2)
+    assert (by.loc["google", "persons"], by.loc["google", "retained"]) == (2, 0)
     assert (by.loc["email", "persons"], by.loc["email", "retained"]) == (1, 0)
     # an event filter applies to start and return events: signup_method is only on signups,
     # so no message passes and nobody returns (PostHog's global filters)

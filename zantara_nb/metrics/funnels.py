@@ -135,6 +135,13 @@ _ORDER_ALIASES = {
     "any_order": "any",
 }
 DEFAULT_WINDOW = "14d"
+#: How exclusions drop persons: the furthest path decides, or each attempt on its own.
+EXCLUSION_MODES = ("furthest", "attempt")
+#: Where a breakdown value comes from: the earliest funnel event with the property set,
+#: or the counting attempt's step-1 event.
+ATTRIBUTIONS = ("first_touch", "step1")
+#: The breakdown label of persons without a value (as :meth:`Scope.breakdown_sql`).
+NONE_LABEL = "(none)"
 DEFAULT_RANGE = "30d"
 #: Most steps in a funnel (the tie preference takes 16 bits of the packed key).
 MAX_STEPS = 16
@@ -276,7 +283,17 @@ class Exclusion:
 
 @dataclass(frozen=True)
 class FunnelSpec:
-    """A funnel: steps, conversion window, order mode, exclusions, breakdown."""
+    """A funnel: steps, conversion window, order mode, exclusions, breakdown.
+
+    ``exclusion_mode``: ``"furthest"`` (the furthest path decides: a person whose
+    furthest path met an exclusion is dropped, step 1 included; PostHog's ordered and
+    strict funnels), ``"attempt"`` (an exclusion drops only the attempt that met it;
+    PostHog's any-order funnels), or None (the default): ``"furthest"`` for ordered
+    and strict funnels, ``"attempt"`` for any-order ones, as PostHog.
+    ``breakdown_attribution``: ``"first_touch"`` (the value on the person's earliest
+    funnel event that has the property set, PostHog's default) or ``"step1"`` (the value
+    on the counting attempt's step-1 event).
+    """
 
     steps: Sequence[Step | str]
     window: str | int | timedelta | tuple[int, str] = DEFAULT_WINDOW
@@ -284,6 +301,8 @@ class FunnelSpec:
     exclusions: Sequence[Exclusion] = ()
     breakdown: str | None = None
     name: str = "Funnel"
+    exclusion_mode: str | None = None
+    breakdown_attribution: str = "first_touch"
 
     def __post_init__(self) -> None:
         steps = tuple(_as_step(s) for s in self.steps)
@@ -294,7 +313,34 @@ class FunnelSpec:
         object.__setattr__(self, "exclusions", tuple(self.exclusions or ()))
         parse_funnel_window(self.window)
         for ex in self.exclusions:
-            exclusion_bounds(ex, len(steps))
+            i, j = exclusion_bounds(ex, len(steps))
+            if self.order == "any" and (i, j) != (1, len(steps)):
+                raise ValueError(
+                    f"exclusion between {ex.between}: an any-order funnel takes exclusions over "
+                    f"the whole funnel only (between=None or (1, {len(steps)})): its steps have "
+                    "no order, so 'between steps i and j' means nothing there (PostHog refuses "
+                    "partial exclusions in unordered funnels too)"
+                )
+        if self.exclusion_mode not in (None, *EXCLUSION_MODES):
+            raise ValueError(
+                f"exclusion_mode {self.exclusion_mode!r}: use 'furthest', 'attempt' or None"
+            )
+        if self.order == "any" and self.exclusion_mode == "furthest":
+            raise ValueError(
+                "exclusion_mode='furthest' is defined for ordered and strict funnels; an "
+                "any-order funnel drops each excluded attempt on its own ('attempt'), as PostHog"
+            )
+        if self.breakdown_attribution not in ATTRIBUTIONS:
+            raise ValueError(
+                f"breakdown_attribution {self.breakdown_attribution!r}: use 'first_touch' or 'step1'"
+            )
+
+    @property
+    def exclusion_rule(self) -> str:
+        """The exclusion rule in force: ``exclusion_mode``, or PostHog's for the order."""
+        if self.exclusion_mode is not None:
+            return self.exclusion_mode
+        return "attempt" if self.order == "any" else "furthest"
 
 
 def _norm_order(order: str) -> str:
@@ -736,6 +782,8 @@ def funnel(
     window: str | int | timedelta | tuple[int, str] | None = None,
     order: str | None = None,
     exclusions: Sequence[Exclusion] | None = None,
+    exclusion_mode: str | None = None,
+    breakdown_attribution: str | None = None,
     mature_only: bool = False,
     range_window: str | int | timedelta | None = None,
     **scope: Unpack[FunnelScopeArgs],
@@ -744,24 +792,30 @@ def funnel(
 
     Step 1 events in the range ``[start, end)`` start attempts; each person counts once
     at the furthest step reached (see the module docstring for the exact rules).
-    ``window``, ``order`` and ``exclusions`` override the spec's; ``range_window``
-    gives the range length when ``start`` is not given (default 30 days).
+    ``window``, ``order``, ``exclusions``, ``exclusion_mode`` (``"furthest"`` or
+    ``"attempt"``) and ``breakdown_attribution`` (``"first_touch"`` or ``"step1"``)
+    override the spec's; ``range_window`` gives the range length when ``start`` is not
+    given (default 30 days).
     """
     spec = (
         spec_or_steps
         if isinstance(spec_or_steps, FunnelSpec)
         else FunnelSpec(steps=list(spec_or_steps))
     )
+    new_order = spec.order if order is None else _norm_order(order)
+    mode = spec.exclusion_mode if exclusion_mode is None else exclusion_mode
     spec = FunnelSpec(
         steps=spec.steps,
         window=spec.window if window is None else window,
-        order=spec.order if order is None else order,
+        order=new_order,
         exclusions=spec.exclusions if exclusions is None else exclusions,
         breakdown=scope.get("breakdown", spec.breakdown),
         name=spec.name,
+        exclusion_mode=mode,
+        breakdown_attribution=(
+            spec.breakdown_attribution if breakdown_attribution is None else breakdown_attribution
+        ),
     )
-    if spec.order == "any" and spec.exclusions:
-        raise ValueError("exclusions are not supported for any-order funnels (as PostHog)")
     win = parse_funnel_window(spec.window)
     kw: dict[str, Any] = {k: v for k, v in scope.items() if v is not None}
     kw["breakdown"] = spec.breakdown
@@ -802,15 +856,31 @@ def funnel(
         f"SELECT {privacy.hash_id_sql('pid', d)} AS person, bd AS breakdown, reached, "
         f"mature, {times} FROM {table} ORDER BY t1, person"
     )
-    mode = {
+    how = {
         "ordered": "in order",
         "strict": "in order with no other event in between",
         "any": "in any order",
     }[spec.order]
+    excl = ""
+    if spec.exclusions:
+        rule = (
+            "a person whose furthest path met one is left out"
+            if spec.exclusion_rule == "furthest"
+            else "attempts that met one are left out"
+        )
+        excl = f"; {len(spec.exclusions)} exclusion(s): {rule}"
+    attribution = ""
+    if sc.breakdown:
+        attribution = (
+            f"; breakdown: {sc.breakdown} on the person's earliest funnel event that has it"
+            if spec.breakdown_attribution == "first_touch"
+            else f"; breakdown: {sc.breakdown} on the counting attempt's step-1 event"
+        )
     definition = (
         f"Persons with a step-1 event in the range, counted at the furthest step reached "
-        f"{mode} within {_fmt_window(win)} of step 1"
-        + (f"; {len(spec.exclusions)} exclusion(s)" if spec.exclusions else "")
+        f"{how} within {_fmt_window(win)} of step 1"
+        + excl
+        + attribution
         + ("; mature entries only" if mature_only else "")
         + "."
     )

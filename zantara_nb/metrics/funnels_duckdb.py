@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ..warehouse.scope import Scope
-from .funnels import MAX_ANY_GROUP, FunnelSpec, Step, exclusion_bounds, step_sql
+from .funnels import MAX_ANY_GROUP, NONE_LABEL, FunnelSpec, Step, exclusion_bounds, step_sql
 
 
 def _conflict_groups(steps: Sequence[Step]) -> list[list[int]]:
@@ -94,7 +94,13 @@ def person_level_sql(scope: Scope, spec: FunnelSpec, win: timedelta, *, mature_o
     # (read once at the end for the counting attempts, not carried through the walk).
     entry = masks[0][1] if order != "any" else " OR ".join(m for _, m in masks)
     entry_masks = "m1" if order != "any" else " OR ".join(n for n, _ in masks)
-    bd = scope.breakdown_sql("e", "p") if scope.breakdown else "'all'"
+    first_touch = bool(scope.breakdown) and spec.breakdown_attribution == "first_touch"
+    bd = scope.breakdown_sql("e", "p") if scope.breakdown and not first_touch else "'all'"
+    touch = ""
+    if first_touch:
+        # the raw value where it is set (not NULL, not empty), on every event read
+        raw = scope.dialect.as_text(scope.prop_sql(scope.breakdown, "e", "p"))
+        touch = f", CASE WHEN {raw} <> '' THEN {raw} END AS bv"
     join = "LEFT JOIN persons p ON p.person_id = e.person_id" if needs_p else ""
     where = [
         f"e.timestamp >= {start}",
@@ -113,13 +119,26 @@ def person_level_sql(scope: Scope, spec: FunnelSpec, win: timedelta, *, mature_o
     ctes = [
         f"cand AS NOT MATERIALIZED (SELECT hash(e.person_id) AS pk, e.rowid & {_EID_MASK} AS eid, "
         f"epoch_us(e.timestamp) AS ts, CASE WHEN {entry} THEN e.person_id END AS pid, "
-        f"CASE WHEN {entry} THEN {bd} END AS bd, {cols} "
+        f"CASE WHEN {entry} THEN {bd} END AS bd{touch}, {cols} "
         f"FROM events e {join} WHERE {' AND '.join(where)})"
     ]
+    if first_touch:
+        # First touch (PostHog's argMinIf over the person's funnel events): the value on
+        # the earliest event in the range (before as_of) matching a step or an exclusion
+        # (strict funnels: any event of the person, as PostHog reads them all there).
+        funnel_event = (
+            ""
+            if strict
+            else " AND (" + " OR ".join([n for n, _ in masks] + [n for n, _, _ in excl]) + ")"
+        )
+        ctes.append(
+            f"ft AS (SELECT pk, arg_min(bv, (ts::HUGEINT << {_EID_BITS}) + eid) AS v FROM cand "
+            f"WHERE bv IS NOT NULL AND ts < {entry_end}{funnel_event} GROUP BY pk)"
+        )
 
     src = "cand"
     if order == "any":
-        ctes += _any_order_ctes(steps, w_us, entry_end)
+        ctes += _any_order_ctes(steps, w_us, entry_end, [n for n, _, _ in excl])
     else:
         if strict:
             # nt: the next (strictly later) time of any event of the person.
@@ -133,22 +152,25 @@ def person_level_sql(scope: Scope, spec: FunnelSpec, win: timedelta, *, mature_o
         ctes += _ordered_ctes(
             steps, src, w_us, entry_end, strict, base=base, span_bits=span.bit_length()
         )
-        last = f"a{k_n}"
-        for name, _, (i, j) in excl:
-            ctes.append(f"{name} AS (SELECT pk, ts FROM cand WHERE {name})")
-            ctes.append(
-                f"z{name} AS (SELECT a.*, coalesce(x.ts IS NOT NULL AND CASE WHEN a.t{j} IS NOT NULL "
-                f"THEN x.ts < a.t{j} ELSE x.ts <= a.dl END, FALSE) AS ex_{name} "
-                f"FROM {last} a ASOF LEFT JOIN {name} x ON a.pk = x.pk AND a.t{i} < x.ts)"
-            )
-            last = f"z{name}"
-        reached = " + ".join(["1"] + [f"(t{k} IS NOT NULL)::INTEGER" for k in range(2, k_n + 1)])
-        excluded = " OR ".join(f"ex_{n}" for n, _, _ in excl) or "FALSE"
         times = ", ".join(f"t{k}" for k in range(1, k_n + 1))
-        ctes.append(
-            f"att AS MATERIALIZED (SELECT pk, e1, dl, {times}, {reached} AS reached "
-            f"FROM {last} WHERE NOT ({excluded}))"
-        )
+        reached = " + ".join(["1"] + [f"(t{k} IS NOT NULL)::INTEGER" for k in range(2, k_n + 1)])
+        if excl and spec.exclusion_rule == "furthest":
+            ctes += _furthest_ctes(excl, k_n, strict, times, reached)
+        else:
+            last = f"a{k_n}"
+            for name, _, (i, j) in excl:
+                ctes.append(f"{name} AS (SELECT pk, ts FROM cand WHERE {name})")
+                ctes.append(
+                    f"z{name} AS (SELECT a.*, coalesce(x.ts IS NOT NULL AND CASE WHEN a.t{j} IS NOT NULL "
+                    f"THEN x.ts < a.t{j} ELSE x.ts <= a.dl END, FALSE) AS ex_{name} "
+                    f"FROM {last} a ASOF LEFT JOIN {name} x ON a.pk = x.pk AND a.t{i} < x.ts)"
+                )
+                last = f"z{name}"
+            excluded = " OR ".join(f"ex_{n}" for n, _, _ in excl) or "FALSE"
+            ctes.append(
+                f"att AS MATERIALIZED (SELECT pk, e1, dl, {times}, {reached} AS reached "
+                f"FROM {last} WHERE NOT ({excluded}))"
+            )
 
     keep = f"WHERE dl < {as_of}" if mature_only else ""
     # The counting attempt: furthest step, then earliest step 1, then row id. Only its id is
@@ -158,14 +180,104 @@ def person_level_sql(scope: Scope, spec: FunnelSpec, win: timedelta, *, mature_o
         f"(reached::HUGEINT << 112) + (({1 << 62} - t1)::HUGEINT << {_EID_BITS}) "
         f"+ ({_EID_MASK} - (e1 & {_EID_MASK}))"
     )
+    if excl and order != "any" and spec.exclusion_rule == "furthest":
+        # ``att`` holds every attempt with its exclusion verdict: apply the furthest-path
+        # rule over the kept (mature) attempts, then count the earliest clean attempt.
+        ctes += _furthest_person_ctes(keep, key)
+    else:
+        ctes.append(f"best AS (SELECT arg_max(e1, {key}) AS e1 FROM att {keep} GROUP BY pk)")
     times = ", ".join(f"a.t{k}" for k in range(1, k_n + 1))
-    ctes.append(f"best AS (SELECT arg_max(e1, {key}) AS e1 FROM att {keep} GROUP BY pk)")
+    if first_touch:
+        who = (
+            f"SELECT w.pid, coalesce(ft.v, {scope.dialect.str_lit(NONE_LABEL)}) AS bd, "
+            f"a.dl < {as_of} AS mature, a.reached, {times} "
+        )
+        touch_join = " LEFT JOIN ft ON ft.pk = a.pk"
+    else:
+        who = f"SELECT w.pid, w.bd, a.dl < {as_of} AS mature, a.reached, {times} "
+        touch_join = ""
     ctes.append(
-        f"pp AS (SELECT w.pid, w.bd, a.dl < {as_of} AS mature, a.reached, {times} "
+        f"pp AS ({who}"
         f"FROM att a JOIN best b ON a.e1 = b.e1 "
-        f"JOIN (SELECT eid, pid, bd FROM {src} WHERE {entry_masks}) w ON w.eid = a.e1)"
+        f"JOIN (SELECT eid, pid, bd FROM {src} WHERE {entry_masks}) w ON w.eid = a.e1{touch_join})"
     )
     return "WITH " + ",\n".join(ctes)
+
+
+def _furthest_ctes(
+    excl: Sequence[tuple[str, str, tuple[int, int]]],
+    k_n: int,
+    strict: bool,
+    times: str,
+    reached: str,
+) -> list[str]:
+    """``att`` with every attempt and its exclusion verdict (the furthest-path rule).
+
+    Gap s (steps s -> s+1) is covered by the exclusions with ``i <= s < j``. An attempt
+    *meets* an exclusion at gap s when the first covering exclusion event strictly after
+    its step-s event comes strictly before its step-(s+1) event, or, when it never reached
+    step s+1, at or before its window end; in strict funnels that event must also be the
+    person's next event after the step-s event (``n{s}``; any other event ends a strict
+    attempt first). One ``ASOF JOIN`` per covered gap. ``g``: the first gap met;
+    ``eff`` = min(reached, g + 1) (PostHog records an excluded path one step past the
+    exclusion); ``te``: the time of the attempt's step ``eff``.
+    """
+    ctes = []
+    last = f"a{k_n}"
+    gaps = []
+    for s in range(1, k_n):
+        names = [n for n, _, (i, j) in excl if i <= s < j]
+        if not names:
+            continue
+        gaps.append(s)
+        ctes.append(f"xg{s} AS (SELECT pk, ts FROM cand WHERE {' OR '.join(names)})")
+        met = f"CASE WHEN a.t{s + 1} IS NOT NULL THEN x.ts < a.t{s + 1} ELSE x.ts <= a.dl END" + (
+            f" AND x.ts = a.n{s}" if strict else ""
+        )
+        ctes.append(
+            f"zg{s} AS (SELECT a.*, coalesce(a.t{s} IS NOT NULL AND x.ts IS NOT NULL AND "
+            f"{met}, FALSE) AS met{s}, x.ts AS xt{s} "
+            f"FROM {last} a ASOF LEFT JOIN xg{s} x ON a.pk = x.pk AND a.t{s} < x.ts)"
+        )
+        last = f"zg{s}"
+    first_gap = "CASE " + " ".join(f"WHEN met{s} THEN {s}" for s in gaps) + " END"
+    x_time = "CASE " + " ".join(f"WHEN met{s} THEN xt{s}" for s in gaps) + " END"
+    eff = "CASE WHEN g IS NOT NULL AND g + 1 < reached THEN g + 1 ELSE reached END"
+    at = "CASE eff " + " ".join(f"WHEN {k} THEN t{k}" for k in range(1, k_n + 1)) + " END"
+    ctes.append(
+        f"att AS MATERIALIZED (SELECT *, {at} AS te FROM (SELECT *, {eff} AS eff FROM ("
+        f"SELECT pk, e1, dl, {times}, {reached} AS reached, {first_gap} AS g, {x_time} AS xg "
+        f"FROM {last})))"
+    )
+    return ctes
+
+
+def _furthest_person_ctes(keep: str, key: str) -> list[str]:
+    """``best``: the counting attempt of each person the furthest-path rule keeps.
+
+    ``rs`` = the furthest effective step R* of the person's attempts. Attempts reaching
+    R* at the same instant ``te`` are one path in PostHog's walk, carried by the
+    latest-started of them (it holds the latest window): ``trk``, one row per path, with
+    ``fx`` = the time of the exclusion it met after reaching R* (if it did). The person
+    is kept when a path met no exclusion and no path's ``fx`` falls after its step-R*
+    time and within its window (PostHog marks its furthest path excluded then too; in an
+    ordered funnel such an ``fx`` would have excluded that path itself, so this only
+    matters in strict funnels, where the exclusion event must follow the other path's
+    step directly). The counting attempt is then the earliest attempt that met no
+    exclusion and reached R*.
+    """
+    latest = f"(a.t1::HUGEINT << {_EID_BITS}) + (a.e1 & {_EID_MASK})"
+    return [
+        f"atk AS (SELECT *, g IS NOT NULL AS ex FROM att {keep})",
+        "rs AS (SELECT pk, max(eff) AS rs FROM atk GROUP BY pk)",
+        f"trk AS (SELECT a.pk, a.te, arg_max(a.ex, {latest}) AS ex, arg_max(a.dl, {latest}) AS dl, "
+        f"arg_max(CASE WHEN a.g = a.eff THEN a.xg END, {latest}) AS fx "
+        "FROM atk a JOIN rs ON rs.pk = a.pk AND a.eff = rs.rs GROUP BY a.pk, a.te)",
+        "kept AS (SELECT DISTINCT c.pk FROM trk c LEFT JOIN trk f ON f.pk = c.pk "
+        "AND f.fx > c.te AND f.fx <= c.dl WHERE NOT c.ex AND f.pk IS NULL)",
+        f"best AS (SELECT arg_max(e1, {key}) AS e1 FROM atk "
+        "WHERE NOT ex AND pk IN (SELECT pk FROM kept) GROUP BY pk)",
+    ]
 
 
 def _shares_events(a: Step, b: Step) -> bool:
@@ -332,33 +444,63 @@ def _take_ctes(k: int, src: str, strict: bool) -> list[str]:
     return ctes
 
 
-def _any_order_ctes(steps: Sequence[Step], w_us: int, entry_end: int) -> list[str]:
+def _any_order_ctes(
+    steps: Sequence[Step], w_us: int, entry_end: int, xs: Sequence[str] = ()
+) -> list[str]:
     """Any order: per attempt start, the maximum matching of steps to distinct events.
 
     By Hall's theorem the matching misses ``max over step sets T of |T| - n(T)`` steps,
     where ``n(T)`` counts events in the window matching some step of T. Only steps that
     can share an event interact, so T ranges over the subsets of each conflict group.
+
+    Exclusions (``xs``, mask names; they cover the whole funnel): an attempt starting at
+    t is dropped when the first exclusion event strictly after t comes at or before its
+    window end while the events in ``[t, x]`` do not yet complete the funnel (PostHog's
+    unordered walk clears its window at an exclusion unless the window already completed).
+    ``n(T)`` over ``[t, x]`` is a difference of running counts: at x (``u``, ts <= x) and
+    before t (``b``, ts < t); x's counts come with it through one ``ASOF JOIN``.
     """
     k_n = len(steps)
-    counts, deficits = [], []
+    counts, deficits, runs, x_deficits = [], [], [], []
     for g in _conflict_groups(steps):
         if len(g) > MAX_ANY_GROUP:
             raise ValueError(f"any-order funnel: more than {MAX_ANY_GROUP} steps share events")
-        terms = []
+        terms, x_terms = [], []
         for bits in range(1, 1 << len(g)):
             members = [g[i] for i in range(len(g)) if bits >> i & 1]
             name = "n_" + "_".join(str(m + 1) for m in members)
             cond = " OR ".join(f"m{m + 1}" for m in members)
             counts.append(f"count(*) FILTER (WHERE {cond}) OVER w AS {name}")
-            terms.append(f"{len(members)} - {name}")
+            terms.append(f"{len(members)} - a.{name}")
+            if xs:
+                runs.append(f"count(*) FILTER (WHERE {cond}) OVER wb AS b{name}")
+                runs.append(f"count(*) FILTER (WHERE {cond}) OVER wu AS u{name}")
+                x_terms.append(f"{len(members)} - (x.u{name} - a.b{name})")
         deficits.append(f"greatest(0, {', '.join(terms)})")
+        x_deficits.append(f"greatest(0, {', '.join(x_terms)})")
     any_step = " OR ".join(f"m{i}" for i in range(1, k_n + 1))
     nulls = "".join(f", NULL::BIGINT AS t{k}" for k in range(2, k_n + 1))
+    window = f"w AS (PARTITION BY pk ORDER BY ts RANGE BETWEEN CURRENT ROW AND {w_us} FOLLOWING)"
+    reached = f"{k_n} - ({' + '.join(deficits)}) AS reached"
+    head = f"SELECT a.pk, a.eid AS e1, a.ts + {w_us} AS dl, a.ts AS t1{nulls}, {reached}"
+    if not xs:
+        return [
+            f"aw AS (SELECT pk, eid, ts, {', '.join(counts)} FROM cand WHERE {any_step} "
+            f"WINDOW {window})",
+            f"att AS MATERIALIZED ({head} FROM aw a WHERE a.ts < {entry_end})",
+        ]
+    any_x = " OR ".join(xs)
+    u_cols = ", ".join(c.split(" AS ")[1] for c in runs if " AS u" in c)
     return [
-        f"aw AS (SELECT pk, eid, ts, {', '.join(counts)} FROM cand WHERE {any_step} "
-        f"WINDOW w AS (PARTITION BY pk ORDER BY ts RANGE BETWEEN CURRENT ROW AND {w_us} FOLLOWING))",
-        f"att AS MATERIALIZED (SELECT pk, eid AS e1, ts + {w_us} AS dl, ts AS t1{nulls}, "
-        f"{k_n} - ({' + '.join(deficits)}) AS reached FROM aw WHERE ts < {entry_end})",
+        f"aw AS (SELECT pk, eid, ts, ({any_step}) AS st, ({any_x}) AS xe, "
+        f"{', '.join(counts + runs)} FROM cand WHERE {any_step} OR {any_x} "
+        f"WINDOW {window}, "
+        "wb AS (PARTITION BY pk ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), "
+        "wu AS (PARTITION BY pk ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))",
+        f"xr AS (SELECT pk, ts, {u_cols} FROM aw WHERE xe)",
+        f"att AS MATERIALIZED ({head} FROM aw a ASOF LEFT JOIN xr x ON a.pk = x.pk AND a.ts < x.ts "
+        f"WHERE a.st AND a.ts < {entry_end} AND NOT coalesce(x.ts <= a.ts + {w_us} "
+        f"AND ({' + '.join(x_deficits)}) > 0, FALSE))",
     ]
 
 

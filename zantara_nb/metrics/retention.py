@@ -80,7 +80,7 @@ from .. import config
 from ..display import charts
 from ..display.formatting import fmt_int, fmt_pct
 from ..warehouse.dialects import Dialect
-from ..warehouse.scope import PERSON_FILTER_KEYS, Scope, ScopeArgs, resolve
+from ..warehouse.scope import PERSON_FILTER_KEYS, Scope, ScopeArgs, is_person_key, resolve
 from ..warehouse.sqltrace import records_sql
 from .grids import complete_grid
 from .results import MetricResult, header_html
@@ -254,6 +254,13 @@ def first_start_cohort_sql(
         WHERE t0 >= {sc.ts_sql(lo)} AND t0 < {sc.ts_sql(hi)}{keep}"""
 
 
+def same_value_breakdown(sc: Scope) -> bool:
+    """Whether returns must carry the cohort's breakdown value: a breakdown by an event
+    property (PostHog's retention groups events by person and value); not by a person
+    property (the person's one value is on every event)."""
+    return bool(sc.breakdown) and not is_person_key(sc.breakdown)
+
+
 def _recurring_cohort_sql(sc: Scope, start_events: Sequence[str], lo: date, hi: date, unit: str):
     starts = (
         _wide(sc).with_range(lo, hi).events_cte(start_events, columns="e.person_id, e.timestamp")
@@ -294,7 +301,10 @@ def _retention_sql(
         cohort = first_start_cohort_sql(sc, start_events, lo, hi, bucket=unit)
     else:
         cohort = _recurring_cohort_sql(sc, start_events, lo, hi, unit)
-    ret_scope = dataclasses.replace(_wide(sc), breakdown=None)
+    # By an event property a return counts only when it carries the cohort's value
+    # (PostHog groups events by person and value); by a person property every return does.
+    match = same_value_breakdown(sc)
+    ret_scope = dataclasses.replace(_wide(sc), breakdown=sc.breakdown if match else None)
     until = sc.as_of
     if not on_or_after:  # nothing after the last cohort's period `periods` can count
         if mode == "calendar":
@@ -312,9 +322,11 @@ def _retention_sql(
         # distinct (person, local period) pairs first; the period comes from a small
         # quarter-hour table, so no time-zone conversion per event
         qb = _quarter_buckets_sql(sc, unit, lo, until)
+        value = ", s.breakdown" if match else ""
         returns = (
-            f"SELECT s.person_id, qb.b AS rb FROM ({returns}) s "
-            f"JOIN ({qb}) qb ON qb.q = {_quarter(sc.d, 's.timestamp')} GROUP BY s.person_id, qb.b"
+            f"SELECT s.person_id, qb.b AS rb{value} FROM ({returns}) s "
+            f"JOIN ({qb}) qb ON qb.q = {_quarter(sc.d, 's.timestamp')} "
+            f"GROUP BY s.person_id, qb.b{value}"
         )
         k = _period_index(sc.d, "c.cohort", "r.rb", unit)
         after = "r.rb > c.cohort"
@@ -322,8 +334,9 @@ def _retention_sql(
         k = _window_index(sc.d, "r.timestamp", "c.t0", ROLLING_DAYS[unit] * DAY_S)
         after = "r.timestamp > c.t0"
     upper = "" if on_or_after else f" AND {k} <= {int(periods)}"
+    same = " AND r.breakdown = c.breakdown" if match else ""
     join = (
-        f"FROM cohort c LEFT JOIN ({returns}) r ON r.person_id = c.person_id "
+        f"FROM cohort c LEFT JOIN ({returns}) r ON r.person_id = c.person_id{same} "
         f"AND {after} AND {k} >= 1{upper}"
     )
     if on_or_after:
@@ -724,6 +737,7 @@ def cohort_rates_sql(
     *,
     bucket: str | None = None,
     filter_mode: Literal["events", "cohort"] = "events",
+    same_value: bool = False,
 ) -> str:
     """SQL: per breakdown (and cohort period with ``bucket``): ``signups`` (all cohort
     persons), and per rate ``i``: ``n_i`` (window closed) and ``k_i`` (closed and met).
@@ -732,7 +746,8 @@ def cohort_rates_sql(
     outcome events inside ``[t0 + min lo, t0 + max hi)``. ``filter_mode="events"``:
     filters apply to start and outcome events (PostHog); ``"cohort"``: they select the
     cohort by its first start event (see :func:`first_start_cohort_sql`) and outcome
-    events are not filtered.
+    events are not filtered. ``same_value``: an outcome event counts only when it carries
+    the cohort's breakdown value (retention by an event property).
     """
     cohort = first_start_cohort_sql(
         sc, start_events, lo, hi, bucket=bucket, filter_mode=filter_mode
@@ -743,7 +758,7 @@ def cohort_rates_sql(
     out_events = sorted({e for w in windows for e in w.events})
     extra_cols = sorted({c for w in windows for c in w.columns})
     d = sc.d
-    src = dataclasses.replace(_wide(sc), breakdown=None)
+    src = dataclasses.replace(_wide(sc), breakdown=sc.breakdown if same_value else None)
     if filter_mode == "cohort":
         src = dataclasses.replace(src, filters={})
     cols = ", ".join(["e.person_id", "e.event", "e.timestamp"] + [f"e.{c}" for c in extra_cols])
@@ -776,7 +791,7 @@ def cohort_rates_sql(
         per AS (
             SELECT {group}, {", ".join(flags)}
             FROM cohort c LEFT JOIN ({outcomes}) r
-              ON r.person_id = c.person_id
+              ON r.person_id = c.person_id{" AND r.breakdown = c.breakdown" if same_value else ""}
              AND r.timestamp >= {d.add_seconds("c.t0", lo_s)}
              AND r.timestamp < {d.add_seconds("c.t0", hi_s)}
             GROUP BY {group}
@@ -848,7 +863,11 @@ def nday_retention(
     if sc.breakdown:
         cols = ["breakdown"] + cols
     if sc.start < sc.end:
-        raw = wh.sql(cohort_rates_sql(sc, starts_ev, rates, sc.start, sc.end))
+        raw = wh.sql(
+            cohort_rates_sql(
+                sc, starts_ev, rates, sc.start, sc.end, same_value=same_value_breakdown(sc)
+            )
+        )
         long = long_rates(raw, rates, ["breakdown"])
         long["day"] = [days[i] for i in long["order"]]
         long = closed_window_rate(long, "retained")
