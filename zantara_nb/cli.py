@@ -41,7 +41,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         failed = 0
         for path in args.paths:
             try:
-                summaries = ingest(wh, [path], format=args.format, mapping=_parse_mapping(args.map))
+                if Path(path).is_dir():  # a PostHog batch-export folder
+                    from .ingest.posthog_exports import load_export_folder
+
+                    summaries = load_export_folder(wh, path)
+                else:
+                    summaries = ingest(
+                        wh, [path], format=args.format, mapping=_parse_mapping(args.map)
+                    )
             except IngestError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 failed += 1
@@ -71,6 +78,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             return 2
     with Warehouse(path, engine=engine, read_only=True) as wh:
         print(wh.status())
+        from .ingest.posthog_state import status_lines
+
+        for line in status_lines(wh):  # PostHog cursors, and its persons against ours
+            print(line)
     return 0
 
 
@@ -195,7 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="load event files into the warehouse")
-    p.add_argument("paths", nargs="+", help="files to load (.jsonl, .json, .csv, .parquet, .gz)")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        help="files (.jsonl, .json, .csv, .parquet, .gz) or PostHog batch-export folders; "
+        "`zantara-nb ingest posthog --help` pulls from a PostHog project",
+    )
     p.add_argument(
         "--format",
         "-f",
@@ -291,8 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:2] == ["ingest", "posthog"] and not Path("posthog").exists():
+        from .ingest.posthog_pull import cli as posthog_cli
+
+        return posthog_cli(args_list[2:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_list)
     return int(args.func(args) or 0)
 
 

@@ -409,3 +409,74 @@ def _provenance(wh, load_id: int | None, stream: str) -> None:
         "UPDATE loads SET path = ?, format = ? WHERE load_id = ?", [label, LOAD_FORMAT, load_id]
     )
     wh.execute("UPDATE quarantine SET file = ? WHERE load_id = ?", [label, load_id])
+
+
+# --------------------------------------------------------------------------------------
+# Command line: ``zantara-nb ingest posthog ...``
+# --------------------------------------------------------------------------------------
+
+
+def build_parser():
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="zantara-nb ingest posthog",
+        description="Pull events from a PostHog project (incremental; --since/--until for a "
+        f"backfill). The personal API key (Query Read scope) is read from ${KEY_ENV}.",
+    )
+    p.add_argument("--host", help="us, eu or a self-hosted URL (default: $POSTHOG_HOST)")
+    p.add_argument("--project", help="project id (default: $POSTHOG_PROJECT_ID)")
+    p.add_argument("--params", help="parameters file with a posthog: section")
+    p.add_argument("--since", help="backfill from this day/instant (UTC unless an offset is given)")
+    p.add_argument("--until", help="backfill up to this day/instant (default: now)")
+    p.add_argument("--overlap-hours", type=float, help="re-read window for late events (2)")
+    p.add_argument("--slice-hours", type=float, help="time slice per query range (24)")
+    p.add_argument("--page-size", type=int, help=f"rows per page (max {MAX_ROWS:,})")
+    p.add_argument("--key-env", help=f"variable holding the key (default {KEY_ENV})")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--warehouse", "-w", help="DuckDB warehouse file")
+    return p
+
+
+def cli(argv=None) -> int:
+    """``zantara-nb ingest posthog``: exit 0 done, 1 PostHog/loader error, 2 bad settings."""
+    from .. import config
+    from ..warehouse.connection import Warehouse
+    from .summary import IngestError
+
+    args = build_parser().parse_args(argv)
+    try:
+        params = config.load_parameters(args.params) if args.params else {}
+        sec = params.get("posthog") or {}
+        cfg = PullConfig.from_parameters(
+            params,
+            host=args.host or sec.get("host") or os.environ.get("POSTHOG_HOST"),
+            project_id=args.project
+            or sec.get("project_id")
+            or os.environ.get("POSTHOG_PROJECT_ID"),
+            overlap_hours=args.overlap_hours,
+            slice_hours=args.slice_hours,
+            page_size=args.page_size,
+            key_env=args.key_env,
+        )
+        QueryClient(cfg.host, cfg.project_id, key_env=cfg.key_env)  # checks host and project
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with Warehouse(args.warehouse) as wh:
+            res = pull(
+                wh,
+                cfg,
+                since=args.since,
+                until=args.until,
+                progress=False if args.no_progress else None,
+            )
+    except (PostHogError, IngestError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(res)
+    return 0
