@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ..warehouse.scope import Scope
+from ..warehouse.scope import Scope, is_person_key
 from .funnels import MAX_ANY_GROUP, NONE_LABEL, FunnelSpec, Step, exclusion_bounds, step_sql
 
 
@@ -95,12 +95,20 @@ def person_level_sql(scope: Scope, spec: FunnelSpec, win: timedelta, *, mature_o
     entry = masks[0][1] if order != "any" else " OR ".join(m for _, m in masks)
     entry_masks = "m1" if order != "any" else " OR ".join(n for n, _ in masks)
     first_touch = bool(scope.breakdown) and spec.breakdown_attribution == "first_touch"
-    bd = scope.breakdown_sql("e", "p") if scope.breakdown and not first_touch else "'all'"
+    bd = scope.breakdown_sql("e", "p") if scope.breakdown else "'all'"
     touch = ""
     if first_touch:
-        # the raw value where it is set (not NULL, not empty), on every event read
         raw = scope.dialect.as_text(scope.prop_sql(scope.breakdown, "e", "p"))
-        touch = f", CASE WHEN {raw} <> '' THEN {raw} END AS bv"
+        none = scope.dialect.str_lit(NONE_LABEL)
+        if is_person_key(scope.breakdown):
+            # the person's value is on every event: its first touch is that value when
+            # set (not empty), read on the attempt's step-1 event like step-1 attribution
+            bd = f"CASE WHEN {raw} <> '' THEN {raw} ELSE {none} END"
+            first_touch = False
+        else:
+            # the raw value where it is set (not NULL, not empty), on every event read
+            bd = "'all'"
+            touch = f", CASE WHEN {raw} <> '' THEN {raw} END AS bv"
     join = "LEFT JOIN persons p ON p.person_id = e.person_id" if needs_p else ""
     where = [
         f"e.timestamp >= {start}",
