@@ -28,10 +28,21 @@ Definitions
   attempt covering ``[t, t + window]``; the attempt has completed as many steps as can be
   matched to distinct events in that interval (an exact maximum matching). Row k of the
   result is "persons who completed at least k of the steps, in any order", as PostHog.
-- **Exclusion**: ``Exclusion(event, between=(i, j))`` (steps numbered from 1): an attempt
-  that reached step i is dropped if an exclusion event happens strictly after its step-i
-  event and strictly before its step-j event (or, if it never reached step j, at or
-  before the end of its window). Another attempt of the same person may still count.
+- **Exclusion**: ``Exclusion(event, between=(i, j))`` (steps numbered from 1) covers the
+  gaps s = i..j-1 (gap s: steps s -> s+1); PostHog's rules (``funnel-udf``), exactly in
+  docs/metrics-funnels.md. An attempt *meets* it at gap s when the first covering
+  exclusion event strictly after its step-s event comes strictly before its step-(s+1)
+  event, or, never having reached s+1, at or before its window end (strict: only when
+  that event is the person's next one). ``exclusion_mode="furthest"`` (ordered and
+  strict default): an attempt that met one counts as reaching at most one step past it;
+  of the attempts reaching the furthest such step at one instant the latest-started
+  speaks for them; the person is kept when one of those paths is clean (and, strict, no
+  other path's later exclusion falls in its window), else dropped from every step, step
+  1 included; the earliest clean attempt at that step counts. ``"attempt"`` (any-order
+  default, and the rule before issue 11): excluded attempts are dropped, the others
+  count. Any-order funnels take exclusions over the whole funnel only: an attempt from t
+  is dropped when the first exclusion event after t comes within its window before the
+  events from t complete the funnel.
 - **Window**: default 14 days; ``"45d"``, ``"2w"``, ``"12h"``, ``"30min"``, ``"90s"``,
   ``"1mo"`` (month = 31 days, as PostHog), an int of days, a ``timedelta`` or
   ``(n, unit)``. A bare ``"m"`` is refused (minute or month?).
@@ -42,12 +53,14 @@ Definitions
   ``median_time_s`` / ``mean_time_s`` from the previous step (seconds, persons at this
   step, the counting attempt's times); ``immature`` = persons at this step whose
   counting attempt's window is still open at ``as_of``.
-- **Breakdown** by a property, first-touch: its value on the step-1 event of the
-  counting attempt (PostHog's default attribution). Person properties are the person's
-  latest value.
+- **Breakdown** by a property. ``breakdown_attribution="first_touch"`` (PostHog's
+  default): the value on the person's earliest event in ``[start, min(end, as_of))``
+  matching a step or an exclusion (strict: any event) that has it set (not missing, not
+  empty). ``"step1"``: the value on the counting attempt's step-1 event. Person
+  properties are the person's latest value.
 - **Maturity**: an attempt is mature when its window has ended before ``as_of``
   (``t1 + window < as_of``); ``mature_only=True`` drops immature attempts before a
-  person's furthest step is chosen.
+  person's furthest step is chosen and before the exclusion rule runs.
 
 Choices METRICS.md leaves open (documented in docs/metrics-funnels.md too)
 --------------------------------------------------------------------------
@@ -58,9 +71,11 @@ Choices METRICS.md leaves open (documented in docs/metrics-funnels.md too)
   they match are interchangeable (which one is used changes no result, so the walk takes
   any of them). This reaches the furthest step whenever each event's matching steps are
   contiguous (true for the seed funnel: a ``message_sent`` at day 7+ matches steps 3
-  and 4). PostHog also takes same-timestamp events in step order.
-- Exclusion events at exactly the time of step i or j do not exclude (PostHog compares
-  strictly). Exclusions are refused for any-order funnels (PostHog does not support them).
+  and 4). PostHog also takes same-timestamp events of different steps in step order.
+- An exclusion event at exactly the time of a step event of the attempt does not
+  exclude ("strictly between"; PostHog skips an exclusion event sharing its timestamp
+  with an event of another step). What the suite does differently from PostHog on
+  purpose: docs/posthog-differences.md.
 - Strict mode: an event with the same timestamp as a step event is not "between".
 - Any order: median/mean times are not defined (NaN); the conversion window starts at
   the attempt's first event, which need not be used by the matching.
@@ -84,10 +99,12 @@ persons and a BIGINT ``min``/``arg_min`` per person of ``time, tie preference`` 
 the pick of all their attempts; other persons' candidates are kept per timestamp (the
 best by packed key ``time << 64 | tie preference << 48 | row id``) and searched with a
 window (first later time) and an equi-join (same time). Greedy earliest is optimal for
-reaching the furthest step. Exclusions are one ``ASOF JOIN`` each (first exclusion event
-after step i). ``arg_max`` per person picks the counting attempt (its id; the row, the
-person id and the breakdown are joined back) and one ``GROUP BY`` gives every step's
-counts, medians and means.
+reaching the furthest step. Exclusions are one ``ASOF JOIN`` per covered gap (furthest
+rule; then a few per-person aggregates decide who is kept) or per exclusion (attempt
+rule). ``arg_max`` per person picks the counting attempt (its id; the row, the person id
+and the breakdown are joined back) and one ``GROUP BY`` gives every step's counts,
+medians and means. First touch by an event property is one more ``arg_min`` per person
+over the funnel's events. The search is in :mod:`zantara_nb.metrics.funnels_duckdb`.
 Strict mode adds a window pass over all the person's events (the next event time);
 any-order mode is one window pass (``RANGE`` frame of the conversion window) with
 ``count(*) FILTER`` per step set. No self-joins over days, no correlated subqueries.

@@ -33,15 +33,19 @@ Definitions and the choices METRICS.md leaves open (also in ``docs/metrics-reten
 - **Observation.** A cell is missing (NaN, ``observed=False``), never 0, unless fully
   observed by ``as_of``. Calendar: period ``P0 + k`` has ended by ``as_of``. Rolling:
   the cohort period has ended *and* ``t0 + (k+1)·L <= as_of`` for every member (the whole
-  cell, as PostHog marks it, so a cell's denominator is always the whole cohort). Period
-  0 is observed once the cohort period has ended.
+  cell, so a cell's denominator is always the whole cohort). Period 0 is observed once
+  the cohort period has ended. (PostHog gives 0 for periods not reached yet; see
+  docs/posthog-differences.md.)
 - **Averages** (:meth:`RetentionResult.average`) are weighted by cohort size (pooled
   ``sum(retained) / sum(cohort_size)``) over the cohorts where that period is observed,
   with a Wilson interval on the pooled counts.
 - **Filters** apply to every event read, start and return events alike (PostHog's
   retention insight applies its global property filters to both); person-property
-  filters select persons. **Breakdown**: a person property (latest value) or a property
-  of the start event that defines the cohort (first-touch).
+  filters select persons. **Breakdown**: a person property (latest value; every return
+  counts) or an event property: the value on the start event that defines the cohort,
+  and a return counts only when the return event carries the same value (a missing
+  value matches a missing one), as PostHog, whose retention groups events by person and
+  breakdown value. The same holds for N-day retention.
 - **N-day retention.** Persons whose first start event (all history) is in
   ``[start, end)``; for each N, only persons with ``t0 + (N+1)·24h <= as_of`` are in the
   denominator (per person, as Amplitude); those still open are reported as ``pending``.
