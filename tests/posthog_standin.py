@@ -32,6 +32,7 @@ from __future__ import annotations
 import bisect
 import gzip
 import json
+import math
 import re
 import threading
 import time
@@ -132,8 +133,10 @@ class Store:
                 self.person_of[anon] = new
 
     def person(self, did: str) -> str:
-        return self.person_overrides.get(did) or self.person_of.get(did) or str(
-            uuidlib.uuid5(_NS, did)
+        return (
+            self.person_overrides.get(did)
+            or self.person_of.get(did)
+            or str(uuidlib.uuid5(_NS, did))
         )
 
     def encode(self, r: tuple, columns: list[str]) -> bytes:
@@ -169,7 +172,10 @@ class Store:
 _LIT = r"(toDateTime\('([^']*)'(?:\s*,\s*'([^']*)')?\)|'([^']*)')"
 _CMP = re.compile(r"\btimestamp\s*(>=|<=|<|>|=)\s*" + _LIT)
 _KEYSET = re.compile(
-    r"\(\s*timestamp\s*>\s*" + _LIT + r"\s+OR\s+\(\s*timestamp\s*=\s*" + _LIT
+    r"\(\s*timestamp\s*>\s*"
+    + _LIT
+    + r"\s+OR\s+\(\s*timestamp\s*=\s*"
+    + _LIT
     + r"\s+AND\s+uuid\s*>\s*(?:toUUID\('([^']*)'\)|'([^']*)')\s*\)\s*\)",
     re.IGNORECASE,
 )
@@ -238,7 +244,9 @@ class Query:
         try:
             t = datetime.fromisoformat(text)
         except ValueError:
-            raise HogQLError(f"Cannot parse DateTime from String {text!r}", "type_mismatch") from None
+            raise HogQLError(
+                f"Cannot parse DateTime from String {text!r}", "type_mismatch"
+            ) from None
         if t.tzinfo is None:
             t = t.replace(tzinfo=zone)
         return _us(t)
@@ -258,6 +266,7 @@ class StandIn:
         concurrent: int = 3,
         queue_wait: float = 30.0,
         retry_after: int = 1,
+        minute: float = 60.0,
     ) -> None:
         self.project_id = project_id
         self.key = key
@@ -266,6 +275,7 @@ class StandIn:
         self.per_minute, self.per_hour = per_minute, per_hour
         self.concurrent, self.queue_wait = concurrent, queue_wait
         self.retry_after = retry_after
+        self.minute = minute  # length of the "minute" window (shortened by tests)
         self.queries: list[str] = []
         self.statuses: list[int] = []
         self.bodies: list[bytes] = []  # decompressed capture bodies
@@ -301,16 +311,19 @@ class StandIn:
 
     # -- query API -----------------------------------------------------------------
 
-    def _rate(self) -> bool:
+    def _rate(self) -> float:
+        """0 when the request may run, else the seconds until it may (Retry-After)."""
         now = time.monotonic()
         with self._cv:
             while self._times and now - self._times[0] >= 3600:
                 self._times.popleft()
-            minute = sum(1 for t in self._times if now - t < 60)
-            if minute >= self.per_minute or len(self._times) >= self.per_hour:
-                return False
+            recent = [t for t in self._times if now - t < self.minute]
+            if len(recent) >= self.per_minute:
+                return recent[len(recent) - self.per_minute] + self.minute - now
+            if len(self._times) >= self.per_hour:
+                return self._times[len(self._times) - self.per_hour] + 3600 - now
             self._times.append(now)
-            return True
+            return 0.0
 
     def _slot(self) -> bool:
         deadline = time.monotonic() + self.queue_wait
@@ -340,8 +353,13 @@ class StandIn:
                 i = max(i, bisect.bisect_right(keys, q.after))
             if q.count:
                 return json.dumps(
-                    {"results": [[max(0, j - i)]], "columns": ["count()"], "types": [["count()", "UInt64"]],
-                     "hasMore": False, "hogql": text}
+                    {
+                        "results": [[max(0, j - i)]],
+                        "columns": ["count()"],
+                        "types": [["count()", "UInt64"]],
+                        "hasMore": False,
+                        "hogql": text,
+                    }
                 ).encode()
             rows = st.rows[i : min(j, i + q.limit)]
             more = j - i > q.limit
@@ -434,20 +452,20 @@ class _Handler(BaseHTTPRequestHandler):
                     "API key missing required scope 'query:read'",
                 ),
             )
-        if fault == "429" or not ph._rate():
+        wait = ph.retry_after if fault == "429" else ph._rate()
+        if wait:
+            secs = max(1, math.ceil(wait))
             return self._send(
                 429,
                 _err(
                     "throttled_error",
                     "throttled",
-                    f"Request was throttled. Expected available in {ph.retry_after} seconds.",
+                    f"Request was throttled. Expected available in {secs} seconds.",
                 ),
-                {"Retry-After": str(ph.retry_after)},
+                {"Retry-After": str(secs)},
             )
         if fault in ("500", "502", "504"):
-            return self._send(
-                int(fault), _err("server_error", "error", "A server error occurred.")
-            )
+            return self._send(int(fault), _err("server_error", "error", "A server error occurred."))
         if fault == "429-bare" or not ph._slot():
             return self._send(
                 429,
@@ -492,5 +510,7 @@ class _Handler(BaseHTTPRequestHandler):
         for e in events:
             props = dict(e.get("properties") or {})
             did = e.get("distinct_id") or props.pop("distinct_id", None)
-            ph.store.add(e["event"], str(did), e.get("timestamp") or datetime.now(UTC), props, e.get("uuid"))
+            ph.store.add(
+                e["event"], str(did), e.get("timestamp") or datetime.now(UTC), props, e.get("uuid")
+            )
         self._send(200, b'{"status": 1}')

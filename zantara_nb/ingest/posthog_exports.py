@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .posthog_duckdb import EVENT_MAP, connection, latest_person, map_names
-from .posthog_state import ensure_tables, merge_person_ids, ts_text
+from .posthog_state import ensure_tables, merge_person_ids, ts_text, writing
 from .summary import IngestError, LoadSummary
 
 _PARQUET = re.compile(r"\.parquet(\.(zst|sz|lz4|br|gz|snappy|zstd))?$", re.IGNORECASE)
@@ -98,7 +98,8 @@ def load_export_folder(
     from . import ingest
 
     files = export_files(folder)
-    ensure_tables(wh)
+    with writing(wh):
+        ensure_tables(wh)
     source = f"posthog-export:{Path(folder).resolve()}"
     con = connection()
     tmp = Path(tempfile.mkdtemp(prefix="zantara-export-", dir=spool_dir))
@@ -141,7 +142,8 @@ def load_export_folder(
             if target != path:
                 target.unlink(missing_ok=True)
             latest = {did: (ts_text(ts), str(pid)) for did, pid, ts in persons}
-            merge_person_ids(wh, source, latest)
+            with writing(wh):
+                merge_person_ids(wh, source, latest)
             out += summaries
     finally:
         con.close()

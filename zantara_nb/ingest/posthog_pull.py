@@ -67,6 +67,7 @@ from .posthog_state import (
     read_cursor,
     ts_text,
     write_cursor,
+    writing,
 )
 
 #: The format recorded in ``loads`` for pulled pages.
@@ -266,7 +267,6 @@ def pull(
         retry=cfg.retry,
     )
     source = source_name(cfg, client)
-    ensure_tables(wh)
     lo_arg, hi_arg = as_instant(since), as_instant(until)
     if lo_arg is None and hi_arg is not None:
         raise ValueError("--until needs --since (a backfill of that range)")
@@ -274,25 +274,27 @@ def pull(
         stream = f"{source} backfill {ts_text(lo_arg)}..{ts_text(hi_arg) if hi_arg else 'now'}"
     else:
         stream = source
-    cur = read_cursor(wh, stream) or Cursor(stream, source)
-    resumed = cur.interrupted
-    if resumed:
-        run_from, run_until = parse_ts(cur.run_from), parse_ts(cur.run_until)
-        after = (parse_ts(cur.cursor_ts), cur.cursor_uuid) if cur.cursor_uuid else None
-    else:
-        if lo_arg is not None:
-            run_from, run_until = lo_arg, hi_arg or now
-        elif cur.done_until is None:
-            raise PostHogError(
-                f"{source}: no cursor yet; the first pull needs --since YYYY-MM-DD "
-                "(a backfill from that day, which then seeds the incremental cursor)"
-            )
+    with writing(wh):
+        ensure_tables(wh)
+        cur = read_cursor(wh, stream) or Cursor(stream, source)
+        resumed = cur.interrupted
+        if resumed:
+            run_from, run_until = parse_ts(cur.run_from), parse_ts(cur.run_until)
+            after = (parse_ts(cur.cursor_ts), cur.cursor_uuid) if cur.cursor_uuid else None
         else:
-            run_from, run_until = parse_ts(cur.done_until) - cfg.overlap, now
-        after = None
-        cur.run_from, cur.run_until = ts_text(run_from), ts_text(run_until)
-        cur.cursor_ts, cur.cursor_uuid = None, None
-        write_cursor(wh, cur)
+            if lo_arg is not None:
+                run_from, run_until = lo_arg, hi_arg or now
+            elif cur.done_until is None:
+                raise PostHogError(
+                    f"{source}: no cursor yet; the first pull needs --since YYYY-MM-DD "
+                    "(a backfill from that day, which then seeds the incremental cursor)"
+                )
+            else:
+                run_from, run_until = parse_ts(cur.done_until) - cfg.overlap, now
+            after = None
+            cur.run_from, cur.run_until = ts_text(run_from), ts_text(run_until)
+            cur.cursor_ts, cur.cursor_uuid = None, None
+            write_cursor(wh, cur)
     if run_until <= run_from:
         raise ValueError(f"nothing to pull: until {run_until} is not after since {run_from}")
 
@@ -304,6 +306,10 @@ def pull(
     bar = _bar(progress, (run_until - run_from).total_seconds(), f"PostHog {client.project_id}")
 
     def commit() -> None:
+        with writing(wh):
+            _commit()
+
+    def _commit() -> None:
         path, rows, pages, persons = spool.take()
         if path is not None and rows:
             summaries = ingest(wh, [path], format="posthog-parquet", now=now)
@@ -362,20 +368,8 @@ def pull(
                 bar.refresh()
         commit()
         # the run is complete: the next one starts from here (minus the overlap)
-        wh.execute("BEGIN TRANSACTION")
-        try:
-            done = ts_text(run_until)
-            cur.done_until = max(cur.done_until or done, done)
-            cur.run_from = cur.run_until = None
-            cur.runs += 1
-            write_cursor(wh, cur)
-            if stream != source:
-                _seed_incremental(wh, source, run_from, run_until)
-            wh.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                wh.execute("ROLLBACK")
-            raise
+        with writing(wh):
+            _complete(wh, cur, stream, source, run_from, run_until)
     finally:
         spool.take()
         if bar is not None:
@@ -387,6 +381,23 @@ def pull(
     res.cursor = (cur.cursor_ts, cur.cursor_uuid)
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _complete(wh, cur: Cursor, stream: str, source: str, run_from, run_until) -> None:
+    wh.execute("BEGIN TRANSACTION")
+    try:
+        done = ts_text(run_until)
+        cur.done_until = max(cur.done_until or done, done)
+        cur.run_from = cur.run_until = None
+        cur.runs += 1
+        write_cursor(wh, cur)
+        if stream != source:
+            _seed_incremental(wh, source, run_from, run_until)
+        wh.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            wh.execute("ROLLBACK")
+        raise
 
 
 def _seed_incremental(wh, source: str, run_from: datetime, run_until: datetime) -> None:

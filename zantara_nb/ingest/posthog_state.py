@@ -18,6 +18,7 @@ Two tables, created on first use (``CREATE TABLE IF NOT EXISTS``, portable SQL):
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -48,6 +49,12 @@ DDL = (
     )
     """,
 )
+
+
+def writing(wh):
+    """Hold the warehouse for writing for a block, where the warehouse can (else nothing)."""
+    hold = getattr(wh, "writing", None)
+    return hold() if hold is not None else contextlib.nullcontext()
 
 
 def ensure_tables(wh) -> None:
