@@ -524,7 +524,8 @@ def funnel_specs(funnels: Sequence[dict] | None = None, *, seed: bool = True) ->
     """The seed funnel (unless ``seed=False``) and the funnels defined in parameters.
 
     Each definition: ``{name, steps: [event | {event, filters, name}], window, order,
-    exclusions: [{event, between: [i, j]}]}`` (filters as in :func:`normalize_filters`).
+    exclusions: [{event, between: [i, j]}], exclusion_mode, breakdown_attribution}``
+    (filters as in :func:`normalize_filters`; the last two as :class:`FunnelSpec`).
     """
     from ..metrics.funnels import SEED_FUNNEL, Exclusion, FunnelSpec, Step
 
@@ -555,6 +556,8 @@ def funnel_specs(funnels: Sequence[dict] | None = None, *, seed: bool = True) ->
                 order=d.get("order", "ordered"),
                 exclusions=excl,
                 name=str(d.get("name") or f"Funnel {i}"),
+                exclusion_mode=d.get("exclusion_mode"),
+                breakdown_attribution=d.get("breakdown_attribution", "first_touch"),
             )
         )
     return out
