@@ -178,24 +178,32 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def cmd_email(args: argparse.Namespace) -> int:
+    """Send a finished run's e-mail again (exit 0 sent, 4 not sent, 2 bad input); the
+    attempt is recorded in the run's manifest and index page."""
     from . import config
-    from .reporting.email import build_run_message, send_run_email
+    from .reporting.email import build_run_message
+    from .reporting.runner import EXIT_UNUSABLE, redeliver
+    from .reporting.suite import SuiteError, check_recipients
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         print(f"error: {run_dir}: no such run folder", file=sys.stderr)
-        return 2
-    params = config.load_parameters(args.params) if args.params else None
+        return EXIT_UNUSABLE
+    try:
+        to = check_recipients(args.to, "--to") if args.to else None
+        params = config.load_parameters(args.params) if args.params else None
+    except (SuiteError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
     if args.save:
-        msg = build_run_message(run_dir, params, recipients=args.to)
+        msg = build_run_message(run_dir, params, recipients=to)
         Path(args.save).write_bytes(msg.as_bytes())
         print(f"wrote {args.save}: {msg['Subject']}")
         return 0
-    res = send_run_email(run_dir, params, recipients=args.to)
-    print(res, file=sys.stdout if res.ok else sys.stderr)
-    for w in res.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    return 0 if res.ok else 1
+    res = redeliver(run_dir, params, recipients=to, say=print)
+    if not res.ok:
+        print(f"error: {res.message}", file=sys.stderr)
+    return res.exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -321,7 +321,8 @@ def test_failure_sends_the_failure_email_when_configured(tmp_path, tiny_wh, monk
 
     calls = []
     monkeypatch.setenv("ZANTARA_SMTP_HOST", "smtp.invalid")
-    monkeypatch.setattr(email, "send_failure_email", lambda *a, **k: calls.append(a) or None)
+    sent = email.SendResult(ok=True, kind="failure")
+    monkeypatch.setattr(email, "send_failure_email", lambda *a, **k: calls.append(a) or sent)
     monkeypatch.setattr(email, "send_run_email", lambda *a, **k: pytest.fail("not a success"))
     params = tiny_suite(tmp_path, fail=True, email={"to": ["team@example.com"]})
     res = run(params, tmp_path, tiny_wh, send_email=True)

@@ -3,6 +3,12 @@
 Every chart has a title, labelled axes and units. Use :func:`line`, :func:`bar`,
 :func:`barh` and :func:`heatmap` (all return the matplotlib ``Axes``), or
 ``result.plot()`` on any metric result.
+
+Text in a chart is shown literally: titles, axis labels, category ticks and legend
+entries pass through :func:`zantara_nb.display.text.chart_text` (personal data redacted,
+long values cut with ``…``, ``$`` escaped so ``$...$`` is never parsed as math), and
+:func:`literal_text` does the same to every text of a finished figure, whichever code
+drew it, before it is saved (:func:`save_png`, ``report.chart``, the digest).
 """
 
 from __future__ import annotations
@@ -13,10 +19,15 @@ import matplotlib
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker as mticker  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.category import StrCategoryFormatter  # noqa: E402
+
+from .text import LABEL_LIMIT, chart_text, escape_dollars, safe_text
 
 PALETTE = ["#2F5D8A", "#E07B39", "#3A9E6F", "#B8434F", "#7A5BA6", "#8C8C8C", "#C9A227", "#3BA3B8"]
 UP, DOWN, NEUTRAL = "#3A9E6F", "#B8434F", "#8C8C8C"
 FIGSIZE = (8.0, 3.6)
+#: Characters a chart title or axis label keeps at most (data values: ``LABEL_LIMIT``).
+TITLE_LIMIT = 120
 
 STYLE = {
     "figure.figsize": FIGSIZE,
@@ -68,9 +79,9 @@ def axis_formatter(unit: str | None) -> mticker.Formatter | None:
 def _ax(ax, title: str, xlabel: str, ylabel: str, unit: str | None):
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_title(chart_text(title, TITLE_LIMIT))
+    ax.set_xlabel(chart_text(xlabel, TITLE_LIMIT))
+    ax.set_ylabel(chart_text(ylabel, TITLE_LIMIT))
     f = axis_formatter(unit)
     if f is not None:
         ax.yaxis.set_major_formatter(f)
@@ -97,10 +108,10 @@ def line(
     ys = [y] if isinstance(y, str) else list(y)
     if hue:
         for i, (key, g) in enumerate(df.groupby(hue, sort=True)):
-            ax.plot(g[x], g[ys[0]], label=str(key), color=PALETTE[i % len(PALETTE)], lw=1.8)
+            ax.plot(g[x], g[ys[0]], label=chart_text(key), color=PALETTE[i % len(PALETTE)], lw=1.8)
     else:
         for i, col in enumerate(ys):
-            ax.plot(df[x], df[col], label=col, color=PALETTE[i % len(PALETTE)], lw=1.8)
+            ax.plot(df[x], df[col], label=chart_text(col), color=PALETTE[i % len(PALETTE)], lw=1.8)
             if band and i == 0:
                 ax.fill_between(df[x], df[band[0]], df[band[1]], alpha=0.15, color=PALETTE[0])
     if hue or len(ys) > 1:
@@ -125,7 +136,7 @@ def bar(
 ):
     """Vertical bars of ``y`` per ``x``."""
     ax = _ax(ax, title, xlabel, ylabel, unit)
-    ax.bar(df[x].astype(str), df[y], color=color or PALETTE[0])
+    ax.bar(labels(df[x]), df[y], color=color or PALETTE[0])
     ax.tick_params(axis="x", rotation=30 if len(df) > 6 else 0)
     return ax
 
@@ -148,9 +159,9 @@ def barh(
     xerr = None
     if err:
         xerr = [(d[x] - d[err[0]]).clip(lower=0), (d[err[1]] - d[x]).clip(lower=0)]
-    ax.barh(d[y].astype(str), d[x], xerr=xerr, color=PALETTE[0], ecolor="#555555", capsize=2)
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
+    ax.barh(labels(d[y]), d[x], xerr=xerr, color=PALETTE[0], ecolor="#555555", capsize=2)
+    ax.set_title(chart_text(title, TITLE_LIMIT))
+    ax.set_xlabel(chart_text(xlabel, TITLE_LIMIT))
     ax.set_ylabel("")
     ax.grid(axis="x", color="#E5E5E5")
     ax.grid(axis="y", visible=False)
@@ -176,8 +187,13 @@ def heatmap(
         h = max(2.5, 0.32 * len(matrix) + 1.2)
         _, ax = plt.subplots(figsize=(FIGSIZE[0] + 1, h))
     fmt = ".0%" if unit in {"rate", "pct"} else ",.0f"
+    shown = matrix.astype(float)
+    if shown.index.dtype == object:
+        shown.index = labels(shown.index)
+    if shown.columns.dtype == object:
+        shown.columns = labels(shown.columns)
     sns.heatmap(
-        matrix.astype(float),
+        shown,
         ax=ax,
         annot=matrix.shape[1] <= 16 and len(matrix) <= 30,
         fmt=fmt,
@@ -187,15 +203,91 @@ def heatmap(
         linecolor="white",
         annot_kws={"fontsize": 7},
     )
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_title(chart_text(title, TITLE_LIMIT))
+    ax.set_xlabel(chart_text(xlabel, TITLE_LIMIT))
+    ax.set_ylabel(chart_text(ylabel, TITLE_LIMIT))
     ax.grid(False)
     return ax
+
+
+def labels(values) -> list[str]:
+    """Category labels for an axis: each value as :func:`chart_text` (missing as "—").
+    Distinct values that become the same label once shortened keep apart (`` (2)``);
+    equal values stay one category."""
+    names: dict[str, str] = {}
+    used: dict[str, int] = {}
+    out: list[str] = []
+    for v in values:
+        key = "—" if v is None or (isinstance(v, float) and v != v) else str(v)
+        if key not in names:
+            text = chart_text(key)
+            n = used.get(text, 0)
+            used[text] = n + 1
+            names[key] = text if n == 0 else f"{text} ({n + 1})"
+        out.append(names[key])
+    return out
+
+
+def _literal(text: str, limit: int) -> str:
+    return escape_dollars(safe_text(text, limit))
+
+
+#: Formatters whose labels may be data (categories, set_ticklabels, functions).
+_DATA_FORMATTERS = (StrCategoryFormatter, mticker.FixedFormatter, mticker.FuncFormatter)
+
+
+class _LiteralFormatter(mticker.Formatter):
+    """Wraps a formatter whose labels are data (categories, fixed labels): each label
+    is shown literally (see :func:`literal_text`)."""
+
+    def __init__(self, inner: mticker.Formatter) -> None:
+        self.inner = inner
+
+    def __call__(self, x, pos=None):
+        return _literal(str(self.inner(x, pos)), LABEL_LIMIT)
+
+    def set_axis(self, axis):
+        super().set_axis(axis)
+        self.inner.set_axis(axis)
+
+    def set_locs(self, locs):
+        self.inner.set_locs(locs)
+        self.locs = locs
+
+    def format_ticks(self, values):
+        return [_literal(str(t), LABEL_LIMIT) for t in self.inner.format_ticks(values)]
+
+
+def literal_text(fig) -> None:
+    """Make every text of ``fig`` literal and short, whichever code drew it.
+
+    Titles, labels, legend entries and annotations get personal data redacted, long
+    values cut with ``…`` and ``$`` escaped; axes whose tick labels may be data
+    (category axes, labels set with ``set_ticklabels`` or by a function) get a formatter
+    that does the same at draw time (a number it formats, ``$1,234``, reads the same);
+    math-text formatters (log axes) are left alone. Idempotent: ``\\$`` stays one.
+    """
+    from matplotlib.text import Text
+
+    for t in fig.findobj(Text):
+        s = t.get_text()
+        if s:
+            t.set_text(_literal(s, TITLE_LIMIT))
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for which in ("major", "minor"):
+                f = axis.get_major_formatter() if which == "major" else axis.get_minor_formatter()
+                if isinstance(f, _DATA_FORMATTERS):
+                    wrapped = _LiteralFormatter(f)
+                    if which == "major":
+                        axis.set_major_formatter(wrapped)
+                    else:
+                        axis.set_minor_formatter(wrapped)
 
 
 def save_png(ax_or_fig, path) -> None:
     """Save a chart as PNG in the house style and close it."""
     fig = getattr(ax_or_fig, "figure", ax_or_fig)
+    literal_text(fig)
     fig.savefig(path, format="png")
     plt.close(fig)

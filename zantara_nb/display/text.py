@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pandas as pd
+
 from ..warehouse import pii
 
 #: Characters a displayed value keeps at most (tables, e-mail, Slack).
@@ -78,7 +80,8 @@ def safe_frame(df, limit: int | None = LIMIT):
     out = df.copy()
     for col in out.columns:
         if out[col].dtype == object or str(out[col].dtype) in {"string", "str"}:
-            out[col] = [safe_text(v, limit) if isinstance(v, str) else v for v in out[col]]
+            values = [safe_text(v, limit) if isinstance(v, str) else v for v in out[col]]
+            out[col] = pd.Series(values, index=out.index, dtype=out[col].dtype)
     out.columns = [safe_text(c, limit) if isinstance(c, str) else c for c in out.columns]
     return out
 

@@ -47,21 +47,26 @@ Delivery
 When a webhook URL is configured (``webhook_url=`` or ``$ZANTARA_SLACK_WEBHOOK``; it is a
 secret, so never in a parameters file) and at least one alert fires, one JSON POST
 ``{"text": ..., "blocks": [...]}`` (Slack incoming-webhook format) lists the firing alerts.
-It uses ``urllib`` with a timeout (default 5 s, ``delivery.timeout_seconds`` in the rules
-file). Any failure (HTTP error, timeout, refused connection, bad URL) is logged and reported
-in ``result.delivery``; it never raises. Only the host of the URL is ever logged.
+Each socket operation has a timeout (default 5 s, ``delivery.timeout_seconds`` in the
+rules file) and the whole post a deadline (default 15 s, ``delivery.deadline_seconds``):
+a server that accepts the connection and trickles its answer is cut off then. Any
+failure (HTTP error, timeout, deadline, refused connection, bad URL) is logged and
+reported in ``result.delivery``; it never raises. Only the host of the URL is ever
+logged. Every value in the message (rule names, breakdown values, details) is shown as
+:func:`zantara_nb.display.text.safe_text`: personal data redacted, long values cut.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import math
 import operator
 import os
-import urllib.error
+import socket
+import ssl
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -72,8 +77,10 @@ import pandas as pd
 from typing_extensions import Unpack
 
 from .. import config
+from ..deadline import Deadline
 from ..display import charts
-from ..display.formatting import fmt, fmt_int
+from ..display.formatting import fmt, fmt_int, is_missing
+from ..display.text import LABEL_LIMIT, safe_frame, safe_text, shorten
 from ..metrics import health, revenue
 from ..metrics.results import MetricResult, header_html
 from ..warehouse.scope import Scope, ScopeArgs, parse_window, resolve
@@ -84,6 +91,8 @@ log = logging.getLogger(__name__)
 DEFAULT_RULES = config.PARAMETERS_DIR / "alerts.yaml"
 WEBHOOK_ENV = "ZANTARA_SLACK_WEBHOOK"
 DEFAULT_TIMEOUT = 5.0
+#: Seconds the whole webhook post may take (``delivery.deadline_seconds``).
+DEFAULT_DEADLINE = 15.0
 STATUSES = ("firing", "ok", "no data")
 
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -481,7 +490,7 @@ class AlertResult(MetricResult):
         out = df.copy()
         for col in ("observed", "threshold"):
             out[col] = [fmt(v, u) for v, u in zip(df[col], df["unit"], strict=True)]
-        return out.drop(columns=["unit", "metric"])
+        return safe_frame(out.drop(columns=["unit", "metric"]))
 
     def _repr_html_(self) -> str:
         body = (
@@ -638,8 +647,9 @@ def evaluate_alerts(
     )
     settings = _settings(rules)
     t = timeout if timeout is not None else float(settings.get("timeout_seconds", DEFAULT_TIMEOUT))
+    total = float(settings.get("deadline_seconds", max(DEFAULT_DEADLINE, t)))
     if notify:
-        res.extra["delivery"] = send_slack(res, webhook_url, timeout=t)
+        res.extra["delivery"] = send_slack(res, webhook_url, timeout=t, deadline=total)
     else:
         res.extra["delivery"] = Delivery(reason="notify=False")
     return res
@@ -666,16 +676,17 @@ def slack_payload(result: AlertResult) -> dict[str, Any]:
         {"type": "header", "text": {"type": "plain_text", "text": head[:150]}}
     ]
     for r in firing.itertuples():
-        where = f" [{r.breakdown}]" if "breakdown" in firing.columns else ""
+        where = f" [{safe_text(r.breakdown, LABEL_LIMIT)}]" if "breakdown" in firing.columns else ""
+        name, cond = safe_text(r.name), safe_text(r.condition)
         obs, thr = fmt(r.observed, r.unit), fmt(r.threshold, r.unit)
-        lines.append(f"{r.name}{where}: {r.condition} (observed {obs}, window {r.window})")
+        lines.append(f"{name}{where}: {cond} (observed {obs}, window {r.window})")
         text = (
-            f"*{_esc(r.name)}{_esc(where)}*\n{_esc(r.condition)}\n"
+            f"*{_esc(name)}{_esc(where)}*\n{_esc(cond)}\n"
             f"observed *{_esc(obs)}* · threshold {_esc(thr)} · window {_esc(r.window)} "
-            f"({_esc(r.period)})"
+            f"({_esc(safe_text(r.period))})"
         )
-        if r.detail:
-            text += f"\n_{_esc(r.detail)}_"
+        if r.detail and not is_missing(r.detail):
+            text += f"\n_{_esc(safe_text(r.detail))}_"
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
     if result.scope is not None:
         as_of = result.scope.as_of.strftime("%Y-%m-%d %H:%M %Z")
@@ -686,7 +697,7 @@ def slack_payload(result: AlertResult) -> dict[str, Any]:
             }
         )
     text = head + (": " + "; ".join(lines) if lines else "")
-    return {"text": _esc(text), "blocks": blocks[:50]}
+    return {"text": _esc(shorten(text, 3000)), "blocks": blocks[:50]}
 
 
 def webhook_url_from_env() -> str | None:
@@ -695,12 +706,19 @@ def webhook_url_from_env() -> str | None:
 
 
 def send_slack(
-    result: AlertResult, webhook_url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT
+    result: AlertResult,
+    webhook_url: str | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> Delivery:
     """POST the firing alerts of ``result`` to a Slack-compatible incoming webhook.
 
     Nothing is sent without a URL (argument, else ``$ZANTARA_SLACK_WEBHOOK``) or without a
-    firing alert. Never raises: failures are logged and returned in the :class:`Delivery`.
+    firing alert. ``timeout`` bounds each socket operation, ``deadline`` the whole post
+    (connection, request and the complete answer): a server that trickles its answer is
+    cut off when the deadline passes (:class:`zantara_nb.deadline.Deadline`). Never
+    raises: failures are logged and returned in the :class:`Delivery`.
     """
     url = webhook_url or webhook_url_from_env()
     if not url:
@@ -708,31 +726,47 @@ def send_slack(
     n = len(result.firing)
     if n == 0:
         return Delivery(reason="nothing firing")
-    parsed = urllib.parse.urlsplit(url)
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        port = parsed.port
+    except ValueError:
+        return Delivery(attempted=True, error="unsupported webhook URL", host="?")
     host = parsed.hostname or "?"
-    if parsed.port:
-        host = f"{host}:{parsed.port}"
+    if port:
+        host = f"{host}:{port}"
     if parsed.scheme not in {"http", "https"} or not parsed.hostname:
         log.warning("alert webhook: unsupported URL (scheme %r)", parsed.scheme)
         return Delivery(attempted=True, error="unsupported webhook URL", host=host)
     body = json.dumps(slack_payload(result)).encode("utf-8")
-    req = urllib.request.Request(
-        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
+    path = urllib.parse.urlunsplit(("", "", parsed.path or "/", parsed.query, ""))
+    dl = Deadline(deadline)
+    conn: http.client.HTTPConnection | None = None
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (http/https only)
+        if parsed.scheme == "https":
+            conn = http.client.HTTPSConnection(
+                parsed.hostname, port, timeout=dl.timeout(timeout),
+                context=ssl.create_default_context(),
+            )  # fmt: skip
+        else:
+            conn = http.client.HTTPConnection(parsed.hostname, port, timeout=dl.timeout(timeout))
+        with dl.watch(lambda: getattr(conn, "sock", None)):
+            conn.request("POST", path, body, {"Content-Type": "application/json"})
+            resp = conn.getresponse()
             status = int(resp.status)
-            resp.read()
-    except urllib.error.HTTPError as exc:
-        status = int(exc.code)
-        exc.close()
-        log.warning("alert webhook %s answered HTTP %s", host, status)
-        return Delivery(attempted=True, status=status, error=f"HTTP {status}", host=host)
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        error = "timed out" if isinstance(reason, TimeoutError) else str(reason)
+            resp.read(65536)
+        dl.check()
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        if dl.expired:
+            error = f"timed out: {dl.message()}"
+        elif isinstance(exc, TimeoutError | socket.timeout):
+            error = "timed out"
+        else:
+            error = str(getattr(exc, "reason", None) or exc) or type(exc).__name__
         log.warning("alert webhook %s failed: %s", host, error)
         return Delivery(attempted=True, error=error, host=host)
+    finally:
+        if conn is not None:
+            conn.close()
     ok = 200 <= status < 300
     if not ok:
         log.warning("alert webhook %s answered HTTP %s", host, status)

@@ -110,6 +110,7 @@ from typing_extensions import Unpack
 from .. import config
 from ..display import charts
 from ..display.formatting import fmt, fmt_change, fmt_num
+from ..display.text import LABEL_LIMIT, safe_frame, safe_text
 from ..metrics import active, health
 from ..metrics.results import MetricResult, format_frame, header_html
 from ..warehouse.scope import Scope, ScopeArgs, is_person_key, resolve
@@ -568,7 +569,7 @@ class AnomalyResult(MetricResult):
         out["change"] = [fmt_change(v) if pd.notna(v) else "new" for v in df["change"]]
         out["z"] = [fmt_num(v, 1) for v in df["z"]]
         out["volume"] = [fmt(v, "count") for v in df["volume"]]
-        return out.drop(columns=["unit"])
+        return safe_frame(out.drop(columns=["unit"]), EXPLANATION_LIMIT)
 
     def _repr_html_(self) -> str:
         if self.df.empty:
@@ -812,6 +813,8 @@ def anomalies(
 
 #: A value is listed as a mover only if its push is at least this share of the move.
 MIN_PUSH = 0.05
+#: Characters an explanation keeps when displayed (each value in it: ``LABEL_LIMIT``).
+EXPLANATION_LIMIT = 400
 #: Explanation of a flagged KPI day where every value moved alike.
 NO_MOVER = "moved alike across values (no single value stands out)"
 
@@ -947,7 +950,9 @@ def _explain_one(
     filters = dict(sc.filters)
     if sc.breakdown and breakdown_value is not None:
         filters[sc.breakdown] = None if breakdown_value == "(none)" else breakdown_value
-    sub = Scope(lo, hi, min(sc.as_of, sc.local_midnight(hi)), sc.tz, filters, None)
+    sub = Scope(
+        lo, hi, min(sc.as_of, sc.local_midnight(hi)), sc.tz, filters, None, dialect=sc.dialect
+    )
     if s.event:
         split = _split_counts(wh, sub, lo, s.event, dims)
     else:
@@ -980,7 +985,8 @@ def explain_text(g: pd.DataFrame) -> str:
         sign = "+" if r.delta >= 0 else "−"
         d = fmt(abs(r.delta), "pp" if unit == "rate" else unit).lstrip("+")
         bits.append(
-            f"{r.dimension}={r.value}: {fmt(r.observed, unit)} vs {fmt(r.expected, unit)} "
+            f"{r.dimension}={safe_text(r.value, LABEL_LIMIT)}: {fmt(r.observed, unit)} vs "
+            f"{fmt(r.expected, unit)} "
             f"({sign}{d})"
         )
     return "; ".join(bits)

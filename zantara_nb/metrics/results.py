@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..display import charts
 from ..display.formatting import MISSING, fmt, fmt_int, fmt_pct, is_missing
+from ..display.text import safe_frame, safe_text
 from ..warehouse.scope import Scope
 from ..warehouse.sqltrace import Statements, sql_details_html
 from .stats import Interval, wilson
@@ -27,7 +28,7 @@ from .stats import Interval, wilson
 
 def header_html(title: str, definition: str, scope: Scope | None) -> str:
     """The HTML heading every result shows: title, definition, scope (all escaped)."""
-    s = f"<div style='font-weight:bold;font-size:1.05em'>{html.escape(title)}</div>"
+    s = f"<div style='font-weight:bold;font-size:1.05em'>{html.escape(safe_text(title))}</div>"
     meta = html.escape(definition)
     if scope is not None:
         meta += f"<br><span style='color:#666'>{html.escape(scope.describe())}</span>"
@@ -36,7 +37,8 @@ def header_html(title: str, definition: str, scope: Scope | None) -> str:
 
 def format_frame(df: pd.DataFrame, units: dict[str, str]) -> pd.DataFrame:
     """A copy of ``df`` with each column formatted for its unit (dates as YYYY-MM-DD,
-    flags as yes/no)."""
+    flags as yes/no); text (category names, breakdown values) as
+    :func:`~zantara_nb.display.text.safe_text`: personal data redacted, long values cut."""
     out = df.copy()
     for col in out.columns:
         unit = units.get(col)
@@ -48,7 +50,7 @@ def format_frame(df: pd.DataFrame, units: dict[str, str]) -> pd.DataFrame:
             out[col] = out[col].dt.strftime("%Y-%m-%d")
         elif pd.api.types.is_float_dtype(out[col]):
             out[col] = [fmt(v, "number") for v in out[col]]
-    return out
+    return safe_frame(out)
 
 
 def more_rows(n: int) -> str:

@@ -25,7 +25,10 @@ Choices:
   test exists and says "not significant".
 - **Alerts** come from ``zantara_nb.insights.alerts.evaluate_alerts(wh, rules=params["alerts"],
   as_of=...)`` when that module exists (imported lazily); otherwise the digest records
-  "alerts not available". An alert evaluation that raises is recorded, not raised.
+  "alerts not available". An alert evaluation that raises is recorded, not raised. The
+  firing alerts go to the Slack webhook then (when ``$ZANTARA_SLACK_WEBHOOK`` is set);
+  what happened to that post is ``alerts_delivery``, which the runner copies into the
+  manifest.
 - **Chart windows** end at the report period's end: 12 weeks of North Star (26 for a
   monthly report), 28 days of DAU and P95 latency (91 for monthly); the report period
   is shaded. A chart whose data is empty is skipped and noted.
@@ -45,6 +48,7 @@ import pandas as pd
 
 from .. import __version__, config
 from ..display.formatting import fmt, fmt_change, fmt_p, fmt_pp, fmt_usd, is_missing
+from ..display.text import safe_frame
 from ..metrics.kpi_registry import kpi as kpi_entry
 from ..metrics.kpi_registry import shown_in
 
@@ -110,6 +114,8 @@ class Digest:
     narrative: str
     charts: list[ChartRef]
     notes: list[str] = field(default_factory=list)
+    #: What happened to the Slack post of the firing alerts (``alerts.Delivery``).
+    alerts_delivery: dict[str, Any] = field(default_factory=dict)
     version: str = __version__
     path: Path | None = field(default=None, repr=False, compare=False)
 
@@ -234,6 +240,7 @@ def build_digest(
         narrative=text,
         charts=charts,
         notes=notes,
+        alerts_delivery=_delivery(alerts_res),
     )
     digest.save(out)
     return digest
@@ -278,11 +285,19 @@ def _evaluate_alerts(wh, params: dict, as_of, tz: str) -> tuple[Any, str, str]:
     return res, "ok", ""
 
 
+def _delivery(res: Any) -> dict[str, Any]:
+    """The Slack delivery of an alert result as a dict ({} when there is none)."""
+    d = getattr(res, "delivery", None)
+    if d is None or not hasattr(d, "__dataclass_fields__"):
+        return {}
+    return _jsonable(asdict(d))
+
+
 def _alert_rows(res: Any) -> list[dict[str, Any]]:
     df = res if isinstance(res, pd.DataFrame) else getattr(res, "df", None)
     if not isinstance(df, pd.DataFrame) or df.empty:
         return []
-    return [_jsonable(r) for r in df.to_dict(orient="records")]
+    return [_jsonable(r) for r in safe_frame(df).to_dict(orient="records")]
 
 
 # -- cards ------------------------------------------------------------------------------------
@@ -553,6 +568,9 @@ def save_small_png(fig, path: str | Path, colors: int = 64) -> int:
     import matplotlib.pyplot as plt
     from PIL import Image
 
+    from ..display.charts import literal_text
+
+    literal_text(fig)
     buf = io.BytesIO()
     with plt.rc_context({"savefig.bbox": "standard"}):
         fig.savefig(buf, format="png", dpi=CHART_DPI)

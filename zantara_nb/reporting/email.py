@@ -9,7 +9,8 @@ SMTP settings come from environment variables (secrets stay out of parameter fil
 ``ZANTARA_SMTP_PASSWORD``   login password
 ``ZANTARA_SMTP_SECURITY``   ``starttls`` (default), ``ssl`` or ``none``
 ``ZANTARA_SMTP_FROM``       sender address (default: the user, else ``zantara-nb@<host>``)
-``ZANTARA_SMTP_TIMEOUT``    seconds (default 30)
+``ZANTARA_SMTP_TIMEOUT``    seconds one socket operation may take (default 30)
+``ZANTARA_SMTP_DEADLINE``   seconds the whole delivery may take (default 120)
 ``ZANTARA_SMTP_CAFILE``     extra CA bundle to trust (an internal relay's certificate)
 ==========================  =====================================================
 
@@ -37,8 +38,12 @@ Message structure (what Gmail and Outlook display correctly)::
 With ``base_url`` set, the reader reports are linked as
 ``{base_url}/{suite}/{run folder}/{file}`` instead of attached (``base_url`` is where
 the ``reports/`` folder is served). Every string that comes from data or parameters is
-HTML-escaped (Jinja2 autoescape). Sending never raises: :func:`send_run_email` and
-:func:`send_failure_email` return a :class:`SendResult` holding the error.
+HTML-escaped (Jinja2 autoescape) and shown as :func:`zantara_nb.display.text.safe_text`
+(personal data redacted, long values cut). Recipients are checked one by one
+(:func:`zantara_nb.reporting.suite.check_address`): an entry that is not exactly one
+address is refused, never dropped or split. Sending never raises: :func:`send_run_email`
+and :func:`send_failure_email` return a :class:`SendResult` holding the error; a message
+counts as sent only when the server accepted every recipient.
 
 This module is ``zantara_nb.reporting.email``; it uses the standard library's ``email`` package
 through absolute imports, so both import side by side.
@@ -46,6 +51,7 @@ through absolute imports, so both import side by side.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import smtplib
@@ -55,7 +61,6 @@ import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import formatdate, getaddresses, make_msgid
 from pathlib import Path
@@ -63,13 +68,17 @@ from typing import Any
 from urllib.parse import quote, urlparse
 
 from zantara_nb import __version__
+from zantara_nb.deadline import Deadline
 from zantara_nb.display.formatting import fmt, fmt_num, is_missing
+from zantara_nb.display.text import safe_text
 from zantara_nb.reporting.digest import Digest
+from zantara_nb.reporting.suite import check_recipients
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MANIFEST_FILE = "manifest.json"
 DEFAULT_SUBJECT = "{title} · {period} · {alerts}"
 HTML_LIMIT = 100_000  # Gmail clips HTML bodies above ~102 KB
+NARRATIVE_LIMIT = 2_000  # characters of the "what changed" paragraph
 UP, DOWN, NEUTRAL = "#3A9E6F", "#B8434F", "#8C8C8C"
 _FAILED = {"failed", "error", "errored", "timeout", "killed", "crashed"}
 _OK = {"ok", "success", "succeeded", "completed", "complete", "done", "passed"}
@@ -92,6 +101,7 @@ class SmtpSettings:
     sender: str = "zantara-nb@localhost"
     timeout: float = 30.0
     cafile: str | None = None
+    deadline: float = 120.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SmtpSettings:
@@ -116,9 +126,23 @@ class SmtpSettings:
             user=user,
             password=e.get("ZANTARA_SMTP_PASSWORD") or None,
             sender=sender,
-            timeout=float(e.get("ZANTARA_SMTP_TIMEOUT") or 30),
+            timeout=_seconds(e, "ZANTARA_SMTP_TIMEOUT", 30.0),
             cafile=e.get("ZANTARA_SMTP_CAFILE") or None,
+            deadline=_seconds(e, "ZANTARA_SMTP_DEADLINE", 120.0),
         )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        v = float(raw)
+    except ValueError:
+        v = -1.0
+    if not v > 0:
+        raise ValueError(f"{name}={raw!r}: a number of seconds greater than 0")
+    return v
 
 
 @dataclass
@@ -178,20 +202,9 @@ class EmailOptions:
 
 
 def _addresses(value: Any) -> list[str]:
-    """Addresses from a list or a comma-separated string; invalid entries dropped."""
-    if not value:
-        return []
-    items = [value] if isinstance(value, str) else [str(v) for v in value]
-    out = []
-    for name, addr in getaddresses(items):
-        addr = addr.strip()
-        if not addr or "@" not in addr or any(c in addr for c in "\r\n<>, "):
-            continue
-        try:
-            out.append(str(Address(display_name=name, addr_spec=addr)) if name else addr)
-        except (ValueError, IndexError):  # not a valid address
-            continue
-    return out
+    """Addresses from a list (or one entry); an entry that is not exactly one valid
+    address raises ``ValueError`` (:func:`zantara_nb.reporting.suite.check_recipients`)."""
+    return check_recipients(value, "email address")
 
 
 # ------------------------------------------------------------------------------------------
@@ -415,12 +428,12 @@ def _alert_views(d: Digest) -> list[dict[str, str]]:
         status = str(a.get("status") or "unknown").lower()
         out.append(
             {
-                "name": str(a.get("name") or "—"),
-                "condition": str(a.get("condition") or "—"),
+                "name": safe_text(a.get("name") or "—"),
+                "condition": safe_text(a.get("condition") or "—"),
                 "observed": _alert_value(a.get("observed"), a.get("unit")),
                 "threshold": _alert_value(a.get("threshold"), a.get("unit")),
-                "window": str(a.get("window") or "—"),
-                "detail": "" if is_missing(a.get("detail")) else str(a.get("detail") or ""),
+                "window": safe_text(a.get("window") or "—"),
+                "detail": "" if is_missing(a.get("detail")) else safe_text(a.get("detail") or ""),
                 "status": status,
                 "colour": {"firing": DOWN, "ok": UP}.get(status, NEUTRAL),
             }
@@ -520,7 +533,7 @@ def build_run_message(
     manifest = load_manifest(run)
     params = dict(params or manifest.get("parameters") or {})
     opts = EmailOptions.from_params(params)
-    to = list(recipients) if recipients is not None else opts.to
+    to = _addresses(list(recipients)) if recipients is not None else opts.to
     suite = str(params.get("suite") or manifest.get("suite") or d.suite)
     nbs = notebooks(manifest)
     failed = [nb["name"] for nb in nbs if nb["failed"]]
@@ -582,7 +595,7 @@ def build_run_message(
         "failed": failed,
         "notebooks_total": len(nbs),
         "card_rows": [cards[i : i + 3] for i in range(0, len(cards), 3)],
-        "narrative": d.narrative,
+        "narrative": safe_text(d.narrative, NARRATIVE_LIMIT),
         "alerts_available": d.alerts_available,
         "alerts_message": d.alerts_message or "Alerts not available.",
         "alerts": _alert_views(d),
@@ -647,7 +660,7 @@ def _run_text(d: Digest, ctx: Mapping[str, Any], cards: list[dict[str, str]]) ->
             f"{c['label']:<{width}}  {c['value_text']:>10}  {c['mark']} {c['change_text']} "
             f"vs {c['previous_text']}{meta}"
         )
-    lines += ["", "What changed", d.narrative, "", f"Alerts: {ctx['firing_text']}"]
+    lines += ["", "What changed", ctx["narrative"], "", f"Alerts: {ctx['firing_text']}"]
     if not ctx["alerts_available"]:
         lines.append(ctx["alerts_message"])
     for a in ctx["alerts"]:
@@ -707,7 +720,7 @@ def build_failure_message(
     manifest = load_manifest(run)
     params = dict(params or manifest.get("parameters") or {})
     opts = EmailOptions.from_params(params)
-    to = list(recipients) if recipients is not None else opts.failure_to
+    to = _addresses(list(recipients)) if recipients is not None else opts.failure_to
     suite = str(params.get("suite") or manifest.get("suite") or "report")
     short, full = _error_parts(error)
     nbs = notebooks(manifest)
@@ -800,7 +813,16 @@ def send_message(
     *,
     kind: str = "run",
 ) -> SendResult:
-    """Send ``msg`` to its To/Cc addresses over SMTP; errors come back in the result."""
+    """Send ``msg`` to its To/Cc addresses over SMTP; errors come back in the result.
+
+    The message counts as sent only when the server accepted it for every recipient.
+    Each socket operation waits at most ``timeout`` seconds and the whole exchange
+    (connection, TLS, login, message) at most ``deadline`` seconds
+    (:class:`zantara_nb.deadline.Deadline`): a server that trickles its answers is cut
+    off. The error says which step failed: the server could not be reached, the login
+    was refused, a recipient was refused, the message was rejected, or the deadline
+    passed.
+    """
     to = _recipients(msg)
     res = SendResult(
         ok=False,
@@ -820,29 +842,82 @@ def send_message(
         return res
     try:
         s = settings or SmtpSettings.from_env()
-        if not s.host:
-            res.error = "ZANTARA_SMTP_HOST is not set"
-            return res
+    except ValueError as exc:
+        res.error = str(exc)
+        return res
+    if not s.host:
+        res.error = "ZANTARA_SMTP_HOST is not set"
+        return res
+    where = f"SMTP server {s.host}:{s.port}"
+    dl = Deadline(s.deadline)
+    step = "connecting to"
+    client: smtplib.SMTP | None = None
+    try:
         ctx = ssl.create_default_context(cafile=s.cafile) if s.security != "none" else None
         if s.security == "ssl":
-            client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=ctx)
+            client = smtplib.SMTP_SSL(timeout=dl.timeout(s.timeout), context=ctx)
         else:
-            client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-        with client:
+            client = smtplib.SMTP(timeout=dl.timeout(s.timeout))
+        # connect() below (not the constructor) so the watchdog also covers the banner;
+        # TLS checks the certificate against the host smtplib otherwise sets there
+        client._host = s.host
+        with dl.watch(lambda: getattr(client, "sock", None)):
+            client.connect(s.host, s.port)
+            dl.check()
+            step = "talking to"
             client.ehlo()
             if s.security == "starttls":
                 client.starttls(context=ctx)
                 client.ehlo()
             if s.user:
+                step = "logging in to"
                 client.login(s.user, s.password or "")
+            step = "sending to"
             refused = client.send_message(msg, from_addr=s.sender, to_addrs=to)
+            dl.check()
         res.refused = {k: list(v) if isinstance(v, tuple) else v for k, v in refused.items()}
-        res.ok = len(res.refused) < len(to)
+        res.ok = not res.refused
         if res.refused:
-            res.error = f"refused by the server: {', '.join(res.refused)}"
+            res.error = f"recipient refused by the {where}: {_refusals(res.refused)}"
+    except smtplib.SMTPAuthenticationError as exc:
+        res.error = f"login refused by the {where}: {_smtp_reply(exc)}"
+    except smtplib.SMTPRecipientsRefused as exc:
+        res.refused = {k: list(v) for k, v in exc.recipients.items()}
+        res.error = f"every recipient refused by the {where}: {_refusals(res.refused)}"
+    except smtplib.SMTPSenderRefused as exc:
+        res.error = f"sender {exc.sender} refused by the {where}: {_smtp_reply(exc)}"
+    except smtplib.SMTPDataError as exc:
+        res.error = f"message rejected by the {where}: {_smtp_reply(exc)}"
     except Exception as exc:  # noqa: BLE001 - never raise to the runner
-        res.error = f"{type(exc).__name__}: {exc}"
+        if dl.expired:
+            res.error = f"{where}: {dl.message()} (while {step} it)"
+        else:
+            res.error = f"{step} the {where} failed: {type(exc).__name__}: {exc}"
+    finally:
+        if client is not None and getattr(client, "sock", None) is not None:
+            with contextlib.suppress(Exception), dl.watch(lambda: getattr(client, "sock", None)):
+                if not dl.expired and dl.remaining() > 0:
+                    client.quit()
+            client.close()
     return res
+
+
+def _smtp_reply(exc: smtplib.SMTPResponseException) -> str:
+    text = (
+        exc.smtp_error.decode("utf-8", "replace")
+        if isinstance(exc.smtp_error, bytes)
+        else str(exc.smtp_error)
+    )
+    return f"{exc.smtp_code} {_one_line(text)}"[:300]
+
+
+def _refusals(refused: Mapping[str, Any]) -> str:
+    parts = []
+    for addr, why in refused.items():
+        code, text = (list(why) + [None, None])[:2] if isinstance(why, list | tuple) else (why, "")
+        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text or "")
+        parts.append(f"{addr} ({code} {_one_line(text)})".strip())
+    return "; ".join(parts)[:500]
 
 
 def send_run_email(

@@ -2,7 +2,8 @@
 
 Every run folder (``reports/<suite>/<as_of>/``) holds ``manifest.json``: the suite and
 its period, the parameters, the data freshness, each notebook's status and outputs, the
-digest, the delivery and the timings. :class:`RunManifest` is that record; the runner
+digest, the delivery (the e-mail, the Slack post, their overall status and errors, and
+every attempt, re-sends included) and the timings. :class:`RunManifest` is that record; the runner
 writes it with :func:`write_manifest` (atomically: a crash leaves the old file or the
 new one, never half of one), and the index pages, the e-mail and the scheduler read it
 with :func:`read_manifest` / :func:`iter_manifests`. Keys a newer version wrote and this
@@ -53,6 +54,16 @@ class RunManifest:
     notebooks: list[dict[str, Any]] = field(default_factory=list)
     digest: dict[str, Any] = field(default_factory=dict)
     email: dict[str, Any] | None = None
+    #: The Slack post of the firing alerts (``insights.alerts.Delivery`` as a dict).
+    slack: dict[str, Any] | None = None
+    #: ``ok`` | ``failed`` | ``skipped`` (nothing to deliver, or not configured) |
+    #: ``""`` (not attempted yet): the e-mail and the Slack post together.
+    delivery_status: str = ""
+    #: One line per delivery that failed, e.g. ``e-mail: login refused by …``.
+    delivery_errors: list[str] = field(default_factory=list)
+    #: Every attempt, oldest first: ``{at, by, channel, kind, ok, error}`` (``by``: run,
+    #: ``zantara-nb email``, schedule retry).
+    delivery_attempts: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -60,6 +71,35 @@ class RunManifest:
     def ok(self) -> bool:
         """True when the run produced its reports."""
         return self.status.lower() in SUCCESS
+
+    @property
+    def delivery_failed(self) -> bool:
+        """True when the e-mail or the Slack post of this run did not go out."""
+        return self.delivery_status == "failed"
+
+    def record_delivery(
+        self, *, by: str, at: str, channels: tuple[str, ...] = ("e-mail", "Slack")
+    ) -> None:
+        """Set :attr:`delivery_status` and :attr:`delivery_errors` from :attr:`email` and
+        :attr:`slack`, and append the attempts just made on ``channels`` to
+        :attr:`delivery_attempts`."""
+        status, errors = delivery_outcome(self.email, self.slack)
+        self.delivery_status, self.delivery_errors = status, errors
+        for channel, result in (("e-mail", self.email), ("Slack", self.slack)):
+            if channel not in channels:
+                continue
+            state = delivery_state(channel, result)
+            if state in ("ok", "failed"):
+                self.delivery_attempts.append(
+                    {
+                        "at": at,
+                        "by": by,
+                        "channel": channel,
+                        "kind": (result or {}).get("kind"),
+                        "ok": state == "ok",
+                        "error": None if state == "ok" else _error(channel, result),
+                    }
+                )
 
     @property
     def stale(self) -> bool:
@@ -97,6 +137,39 @@ class RunManifest:
 
 
 _FIELDS = frozenset(f.name for f in dataclasses.fields(RunManifest)) - {"extra"}
+
+
+def delivery_state(channel: str, result: dict[str, Any] | None) -> str:
+    """``ok``, ``failed`` or ``skipped`` for one channel's recorded result."""
+    if not result:
+        return "skipped"
+    if channel == "Slack":
+        if not result.get("attempted"):
+            return "skipped"
+        return "ok" if result.get("ok") else "failed"
+    if result.get("skipped"):
+        return "skipped"
+    return "ok" if result.get("ok", result.get("sent")) else "failed"
+
+
+def _error(channel: str, result: dict[str, Any] | None) -> str:
+    r = result or {}
+    if channel == "Slack":
+        return f"Slack: {r.get('error') or 'not delivered'} (webhook {r.get('host') or '?'})"
+    what = "failure e-mail" if r.get("kind") == "failure" else "e-mail"
+    return f"{what}: {r.get('error') or 'not sent'}"
+
+
+def delivery_outcome(
+    email: dict[str, Any] | None, slack: dict[str, Any] | None
+) -> tuple[str, list[str]]:
+    """(``ok`` | ``failed`` | ``skipped``, error lines) of a run's e-mail and Slack post."""
+    states = {ch: delivery_state(ch, r) for ch, r in (("e-mail", email), ("Slack", slack))}
+    errors = [_error(ch, r) for ch, r in (("e-mail", email), ("Slack", slack))
+              if states[ch] == "failed"]  # fmt: skip
+    if errors:
+        return "failed", errors
+    return ("ok" if "ok" in states.values() else "skipped"), []
 
 
 def write_manifest(run_dir: str | Path, manifest: RunManifest) -> Path:

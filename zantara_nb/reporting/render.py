@@ -226,7 +226,9 @@ def render_error_page(
 def render_run_index(manifest: Mapping[str, Any], run_dir: str | Path) -> Path:
     """``index.html`` of a run: status, period, data freshness and one row per notebook."""
     path = Path(run_dir) / "index.html"
-    page = env().get_template("run_index.html.j2").render(m=manifest)
+    page = (
+        env().get_template("run_index.html.j2").render(m=manifest, run_dir=Path(run_dir).resolve())
+    )
     path.write_text(page, encoding="utf-8")
     return path
 
@@ -245,6 +247,8 @@ def collect_runs(reports_dir: str | Path) -> list[dict[str, Any]]:
                 "period_label": m.period_label,
                 "status": m.status,
                 "stale": m.stale,
+                "delivery_status": m.delivery_status,
+                "delivery_errors": m.delivery_errors,
                 "ok": sum(1 for n in nbs if n.get("status") == "ok"),
                 "failed": sum(1 for n in nbs if n.get("status") == "failed"),
                 "total": len(nbs),

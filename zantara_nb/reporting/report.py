@@ -28,6 +28,7 @@ import pandas as pd
 from .. import config
 from ..display import charts
 from ..display.formatting import MISSING, fmt, fmt_change, fmt_pp, fmt_usd, is_missing
+from ..display.text import safe_text
 from ..metrics.kpi_registry import REGISTRY, shown_in
 from ..metrics.kpi_registry import kpi as kpi_entry
 from ..metrics.results import header_html, more_rows
@@ -195,10 +196,10 @@ def title(rep: Report, name: str, subtitle: str = ""):
 
 
 def paragraph(text: str):
-    """A summary paragraph (escaped)."""
+    """A summary paragraph (escaped; personal data redacted)."""
     return _html(
         "<p style='font-size:1.05em;line-height:1.5;max-width:60em;"
-        f"border-left:4px solid {charts.PALETTE[0]};padding-left:10px'>{_e(text)}</p>"
+        f"border-left:4px solid {charts.PALETTE[0]};padding-left:10px'>{_e(safe_text(text, 2000))}</p>"
     )
 
 
@@ -217,14 +218,18 @@ def banner(text: str, kind: str = "info"):
 
 
 def table_html(df: pd.DataFrame, cell_style=None) -> str:
-    """An escaped HTML table of display strings; ``cell_style(col, value) -> css`` optional."""
-    head = "".join(f"<th style='text-align:left'>{_e(c)}</th>" for c in df.columns)
+    """An escaped HTML table of display strings; ``cell_style(col, value) -> css`` optional.
+
+    Every cell is shown as :func:`~zantara_nb.display.text.safe_text` (personal data
+    redacted, long values cut with ``…``).
+    """
+    head = "".join(f"<th style='text-align:left'>{_e(safe_text(c))}</th>" for c in df.columns)
     rows = []
     for rec in df.itertuples(index=False):
         cells = []
         for col, v in zip(df.columns, rec, strict=True):
             css = cell_style(col, v) if cell_style else ""
-            cells.append(f"<td style='{css}'>{_e(MISSING if is_missing(v) else v)}</td>")
+            cells.append(f"<td style='{css}'>{_e(MISSING if is_missing(v) else safe_text(v))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -293,10 +298,11 @@ def chart(obj, **plot_kw) -> Chart:
         ax = obj.plot(**plot_kw)
         fig = ax.figure if hasattr(ax, "figure") else plt.gcf()
     titles = [ax.get_title() or ax.get_title("left") for ax in fig.axes]
+    charts.literal_text(fig)  # data in titles, ticks and legends shown literally
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
-    return Chart(buf.getvalue(), next((t for t in titles if t), ""))
+    return Chart(buf.getvalue(), safe_text(next((t for t in titles if t), "")).replace("\\$", "$"))
 
 
 def bar_chart(df: pd.DataFrame, x: str, y: str, *, title: str, ylabel: str, unit: str):

@@ -27,11 +27,18 @@ One run, step by step:
    was. ``reports/index.html`` is rewritten to list every run.
 8. E-mail (unless ``--no-email``, and only when ``email.to`` is set and
    ``ZANTARA_SMTP_HOST`` is in the environment): the report when every notebook ran,
-   otherwise the failure notice to ``email.failure_to``. Sending never fails the run;
-   the result is recorded in the manifest.
+   otherwise the failure notice to ``email.failure_to``. The e-mail, and the Slack post
+   of the firing alerts the digest made, each have a total deadline; what happened to
+   them is recorded in the manifest (``email``, ``slack``, ``delivery_status``,
+   ``delivery_errors``, ``delivery_attempts``) and shown on the run index. A delivery
+   that failed or ran out of time leaves the reports in place and makes the run exit
+   with code 4; ``zantara-nb email RUN`` (:func:`redeliver`) sends again, and the
+   scheduler retries by itself.
 
-Exit codes: 0 all notebooks ran; 1 a notebook failed; 2 the parameters
-file or the warehouse is unusable; 3 another run of the suite holds the lock.
+Exit codes: 0 all notebooks ran and every configured delivery went out; 1 a notebook
+failed; 2 the parameters file or the warehouse is unusable (recipients included); 3
+another run of the suite holds the lock; 4 the reports were written but the e-mail or
+the Slack post failed (a notebook failure takes precedence: 1).
 
 ``--only NB`` re-runs some notebooks of an existing run: the others' pages are carried
 over from the previous output for the same ``as_of``.
@@ -63,7 +70,7 @@ from . import render
 from .manifest import RunManifest, read_manifest, write_manifest
 from .suite import NotebookSpec, Suite, SuiteError, load_suite, parse_as_of
 
-EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE, EXIT_LOCKED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE, EXIT_LOCKED, EXIT_DELIVERY = 0, 1, 2, 3, 4
 KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 FALLBACK_KERNEL = "python3"
 
@@ -543,8 +550,9 @@ def _run_locked(
             ),
             stale_message=stale,
             notebooks=entries,
-            digest=digest,
+            digest={k: v for k, v in digest.items() if k != "slack"},
             email=None,
+            slack=digest.get("slack"),
             timings=_timings(entries, t_start, t_exec_done, digest),
         )
         write_manifest(tmp, manifest)
@@ -557,9 +565,13 @@ def _run_locked(
         render.render_reports_index(root)
 
     manifest.email = _send(suite, hparams, final, manifest, send_email, say)
+    manifest.record_delivery(by="run", at=_now_iso())
     manifest.timings["total_s"] = round(time.monotonic() - t_start, 3)
     manifest.finished_at = _now_iso()
     write_manifest(final, manifest)
+    _render_indexes(manifest, final, root)
+    for line in manifest.delivery_errors:
+        say(f"DELIVERY FAILED: {line}")
     t = manifest.timings
     say(
         f"{'done' if status == 'ok' else 'FAILED'} in {t['total_s']:.1f} s; summed over "
@@ -567,9 +579,24 @@ def _run_locked(
         f"{t['execute_s']:.1f} s, rendering {t['render_s']:.1f} s; digest {t['digest_s']:.1f} s"
     )
     say(f"report: {final / 'index.html'}   all runs: {root / 'index.html'}")
-    if status == "ok":
-        return RunResult(EXIT_OK, f"{len(entries)} notebook(s) ran", final, manifest)
-    return RunResult(EXIT_FAILED, f"failed: {', '.join(failed)}", final, manifest)
+    resend = f"re-send with: zantara-nb email {final}"
+    if status != "ok":
+        extra = f"; delivery failed too ({resend})" if manifest.delivery_failed else ""
+        return RunResult(EXIT_FAILED, f"failed: {', '.join(failed)}{extra}", final, manifest)
+    if manifest.delivery_failed:
+        msg = (
+            f"the reports were written, but delivery failed: "
+            f"{'; '.join(manifest.delivery_errors)} ({resend})"
+        )
+        return RunResult(EXIT_DELIVERY, msg, final, manifest)
+    return RunResult(EXIT_OK, f"{len(entries)} notebook(s) ran", final, manifest)
+
+
+def _render_indexes(manifest: RunManifest, run_dir: Path, root: Path) -> None:
+    """The run's ``index.html`` and ``reports/index.html`` again (delivery changed)."""
+    render.render_run_index(manifest, run_dir)
+    with _index_lock(root):
+        render.render_reports_index(root)
 
 
 def _execute_all(
@@ -714,9 +741,10 @@ def _digest(
         from .digest import build_digest
 
         with Warehouse(wh_path, read_only=True) as wh:
-            build_digest(
+            d = build_digest(
                 wh, as_of=cut, period=suite.period, tz=suite.timezone, out_dir=tmp, params=hparams
             )
+        info["slack"] = d.alerts_delivery or None
     except Exception as exc:  # noqa: BLE001 - recorded; the run still renders
         info = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
         say(f"digest failed: {info['error']}")
@@ -789,3 +817,92 @@ def _maybe_failure_email(suite: Suite, hparams: dict, run_dir, error: str, send_
     except Exception as exc:  # noqa: BLE001
         say(f"failure e-mail not sent: {type(exc).__name__}: {exc}")
         return None
+
+
+# -- delivering again ----------------------------------------------------------------------
+
+
+def redeliver(
+    run_dir: str | Path,
+    params: dict[str, Any] | None = None,
+    *,
+    by: str = "zantara-nb email",
+    recipients: Sequence[str] | None = None,
+    only_failed: bool = False,
+    say: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Deliver a finished run again and record the attempt in its manifest and index.
+
+    ``zantara-nb email RUN`` (``only_failed=False``): the report e-mail, to ``email.to``
+    (or ``recipients``). The scheduler (``only_failed=True``): whatever failed, the
+    e-mail of the kind that failed (report or failure notice) and the Slack post of the
+    firing alerts. A send to other ``recipients`` is recorded as an attempt but leaves
+    the run's delivery status as it was. Exit code 0 when everything attempted went out,
+    4 when not, 2 when ``run_dir`` is not a run folder.
+    """
+    from . import email
+    from .manifest import delivery_state
+
+    say = say or (lambda msg: None)
+    run = Path(run_dir)
+    m = read_manifest(run)
+    if m is None:
+        return RunResult(EXIT_UNUSABLE, f"{run}: no readable manifest.json (not a run folder)")
+    hparams = dict(params or m.parameters or {})
+    now = _now_iso()
+    email_failed = delivery_state("e-mail", m.email) == "failed"
+    slack_failed = delivery_state("Slack", m.slack) == "failed"
+    attempted: list[str] = []
+    errors: list[str] = []
+    if not only_failed or email_failed:
+        kind = (m.email or {}).get("kind") if only_failed else "run"
+        if kind == "failure":
+            res = email.send_failure_email(
+                run, hparams, f"notebooks failed: {', '.join(m.failed)}", recipients=recipients
+            )
+        else:
+            res = email.send_run_email(run, hparams, recipients=recipients)
+        out = {"kind": kind or "run", **_result_dict(res)}
+        say(str(res))
+        for w in res.warnings if hasattr(res, "warnings") else ():
+            say(f"warning: {w}")
+        if not res.ok:
+            errors.append(f"e-mail: {res.error}")
+        if recipients is not None:
+            m.delivery_attempts.append(
+                {"at": now, "by": by, "channel": "e-mail", "kind": out["kind"], "ok": res.ok,
+                 "error": None if res.ok else res.error, "to": list(res.recipients)}
+            )  # fmt: skip
+        else:
+            m.email = out
+            attempted.append("e-mail")
+    if only_failed and slack_failed:
+        m.slack = _repost_slack(run)
+        attempted.append("Slack")
+        if not m.slack.get("ok"):
+            errors.append(f"Slack: {m.slack.get('error')}")
+        say(f"Slack: {'sent' if m.slack.get('ok') else 'NOT sent: ' + str(m.slack.get('error'))}")
+    if attempted:
+        m.record_delivery(by=by, at=now, channels=tuple(attempted))
+    write_manifest(run, m)
+    _render_indexes(m, run, run.parent.parent)
+    if errors:
+        return RunResult(EXIT_DELIVERY, "; ".join(errors), run, m)
+    return RunResult(EXIT_OK, "delivered", run, m)
+
+
+def _repost_slack(run: Path) -> dict[str, Any]:
+    """Post the firing alerts of a run's digest to the Slack webhook again."""
+    import pandas as pd
+
+    from ..insights.alerts import AlertResult, send_slack
+    from .digest import Digest
+
+    try:
+        d = Digest.load(run)
+        res = AlertResult(name="alerts", title="Alerts", df=pd.DataFrame(d.alerts))
+        if "status" not in res.df:
+            res.df["status"] = []
+        return _result_dict(send_slack(res))
+    except Exception as exc:  # noqa: BLE001 - recorded like any other failure
+        return {"attempted": True, "ok": False, "error": f"{type(exc).__name__}: {exc}"}

@@ -26,6 +26,11 @@ Behaviour:
   scheduled run of the same suite from overlapping; a lock error is logged and skipped.
 - A failing run is logged and never stops the loop (the runner sends the failure
   e-mail). The clock, ``sleep`` and the run function are injectable for tests.
+- **Delivery retries.** When a run wrote its reports but its e-mail or Slack post
+  failed (exit code 4, ``delivery_failed`` in the manifest), the delivery alone is tried
+  again (:func:`zantara_nb.reporting.runner.redeliver`) after
+  :data:`RETRY_MINUTES` (5, 15, 60, 240 minutes), until it goes out; each attempt is
+  recorded in the run's manifest and index page.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ from .manifest import iter_manifests
 SUCCESS = {"ok", "success", "succeeded", "completed", "complete", "done", "passed"}
 DEFAULT_PARAMS_DIR = Path("parameters")
 DEFAULT_REPORTS_DIR = Path("reports")
+#: Minutes after a failed delivery at which it is tried again (then given up).
+RETRY_MINUTES = (5, 15, 60, 240)
 
 
 @dataclass
@@ -223,6 +230,13 @@ def default_run(
     return fn(job.params_path, **kw)
 
 
+def _default_redeliver(job: Job, run_dir: Path) -> Any:
+    """Send what failed of a run again (:func:`zantara_nb.reporting.runner.redeliver`)."""
+    from .runner import redeliver
+
+    return redeliver(run_dir, by="schedule retry", only_failed=True)
+
+
 def _outcome(result: Any) -> tuple[bool, str | None]:
     """(ok, error) of a run function's return value (a RunResult, a dict or None)."""
     if isinstance(result, dict):
@@ -272,6 +286,7 @@ class Scheduler:
         sleep: Callable[[float], None] = time.sleep,
         log: Callable[[str], None] = _print,
         max_sleep: float = 60.0,
+        redeliver: Callable[[Job, Path], Any] | None = None,
     ) -> None:
         if not jobs:
             raise ValueError("nothing to schedule (no parameters file with a schedule section)")
@@ -283,6 +298,8 @@ class Scheduler:
         self.log = log
         self.max_sleep = max_sleep
         self.history: list[RunRecord] = []
+        self.redeliver_fn = redeliver or _default_redeliver
+        self.retries: dict[str, tuple[datetime, int, Path]] = {}  # suite -> (due, attempt, run)
         self.pending: dict[
             str, tuple[datetime, datetime, bool]
         ] = {}  # suite -> (due, scheduled, catch-up)
@@ -318,7 +335,7 @@ class Scheduler:
         as_of = job.as_of_for(scheduled)
         started = _aware(self.clock())
         self.log(f"{job.suite}: run as_of {as_of} started")
-        ok, err = True, None
+        ok, err, result = True, None, None
         try:
             result = self.run_fn(job, as_of)
             ok, err = _outcome(result)
@@ -329,12 +346,52 @@ class Scheduler:
         finished = _aware(self.clock())
         rec = RunRecord(job.suite, scheduled, as_of, started, finished, ok, err, catch_up)
         self.history.append(rec)
+        self._plan_retry(job, result, 0)
         secs = (finished - started).total_seconds()
         self.log(
             f"{job.suite}: run as_of {as_of} {'finished' if ok else 'FAILED'} in {secs:.0f} s"
             + (f": {err}" if err else "")
         )
         return rec
+
+    def _plan_retry(self, job: Job, result: Any, attempt: int) -> None:
+        """After a run (``attempt`` 0) or a retry: plan the next delivery retry, if any."""
+        manifest = getattr(result, "manifest", None)
+        run_dir = getattr(result, "run_dir", None)
+        if run_dir is None or not getattr(manifest, "delivery_failed", False):
+            self.retries.pop(job.suite, None)
+            return
+        self._retry_later(job, Path(run_dir), attempt)
+
+    def _retry_later(self, job: Job, run_dir: Path, attempt: int) -> None:
+        self.retries.pop(job.suite, None)
+        if attempt >= len(RETRY_MINUTES):
+            self.log(f"{job.suite}: delivery still failing after {attempt} retries; giving up "
+                     f"(send with: zantara-nb email {run_dir})")  # fmt: skip
+            return
+        due = _aware(self.clock()) + timedelta(minutes=RETRY_MINUTES[attempt])
+        self.retries[job.suite] = (due, attempt + 1, run_dir)
+        self.log(f"{job.suite}: delivery failed; retry {attempt + 1} at {due:%H:%M %Z}")
+
+    def retry_due(self, now: datetime) -> bool:
+        """Retry the first delivery that is due; True when one was tried."""
+        due = sorted((d, s) for s, (d, _, _) in self.retries.items() if d <= now)
+        if not due:
+            return False
+        suite = due[0][1]
+        _, attempt, run_dir = self.retries[suite]
+        job = next(j for j in self.jobs if j.suite == suite)
+        self.log(f"{suite}: delivery retry {attempt} for {run_dir}")
+        try:
+            result = self.redeliver_fn(job, run_dir)
+        except Exception as exc:  # noqa: BLE001 - a failed retry must not stop the loop
+            self.log(f"{suite}: delivery retry {attempt} FAILED: {type(exc).__name__}: {exc}")
+            self._retry_later(job, run_dir, attempt)
+            return True
+        ok, err = _outcome(result)
+        self.log(f"{suite}: delivery retry {attempt} " + ("delivered" if ok else f"FAILED: {err}"))
+        self._plan_retry(job, result, attempt)
+        return True
 
     def run_forever(
         self, *, max_runs: int | None = None, until: datetime | None = None
@@ -347,9 +404,11 @@ class Scheduler:
             now = _aware(self.clock())
             if until is not None and now >= until:
                 return self.history
+            if self.retry_due(now):
+                continue
             job, due, scheduled, catch_up = self._next()
             if due > now:
-                wait = (due - now).total_seconds()
+                wait = (min([due] + [d for d, _, _ in self.retries.values()]) - now).total_seconds()
                 if until is not None:
                     wait = min(wait, max((until - now).total_seconds(), 0.0))
                 self.sleep(min(wait, self.max_sleep) if wait > 0 else 0.0)

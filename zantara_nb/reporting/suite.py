@@ -20,6 +20,12 @@
     email: {to: [...], failure_to: [...]}
     schedule: {cron: "0 7 * * 1", timezone: Asia/Jakarta}
 
+Recipients (``email.to``, ``email.failure_to``) are checked when the file is read: each
+entry must be exactly one valid address (``team@zantara.id`` or ``Ana <ana@zantara.id>``),
+without line breaks or control characters and never several addresses in one entry
+(``"a@x, b@y"``, ``"a@x\nBcc: b@y"``); otherwise the run refuses to start
+(:func:`check_address`).
+
 ``as_of`` (a local date) is the observation cut-off; the report covers the last complete
 period before it. By default it is the end of the last complete period before now (a
 weekly run on Monday 07:00 reports the week that ended at midnight); ``zantara-nb run
@@ -34,6 +40,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from email.headerregistry import Address
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -118,6 +126,51 @@ def _as_list(x: Any) -> list[str]:
     if not x:
         return []
     return [str(v) for v in ([x] if isinstance(x, str) else x)]
+
+
+_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
+
+
+def check_address(entry: Any, where: str = "address") -> str:
+    """One recipient entry checked: exactly one valid address, returned normalised.
+
+    Raises :class:`SuiteError` naming ``where`` for a line break or control character,
+    several addresses in one entry, or an address that is not ``local@domain``.
+    """
+    if not isinstance(entry, str) or not entry.strip():
+        raise SuiteError(f"{where} {entry!r}: not an e-mail address")
+    if any(ord(c) < 32 or ord(c) == 127 for c in entry):
+        raise SuiteError(
+            f"{where} {entry!r}: contains a line break or control character "
+            "(one address per entry, no header lines)"
+        )
+    parsed = getaddresses([entry.strip()])
+    if len(parsed) != 1:
+        raise SuiteError(f"{where} {entry!r}: several addresses in one entry (give one per entry)")
+    name, addr = parsed[0]
+    local, _, domain = addr.rpartition("@")
+    if addr.count("@") != 1 or not _LOCAL.match(local) or not _DOMAIN.match(domain):
+        raise SuiteError(f"{where} {entry!r}: not a valid e-mail address (local@domain)")
+    bare = "<" not in entry and ">" not in entry
+    if (bare and entry.strip() != addr) or (not bare and not entry.strip().endswith(f"<{addr}>")):
+        raise SuiteError(f"{where} {entry!r}: not a valid e-mail address (Name <local@domain>)")
+    try:
+        return str(Address(display_name=name, addr_spec=addr)) if name else addr
+    except (ValueError, IndexError) as exc:
+        raise SuiteError(f"{where} {entry!r}: not a valid e-mail address ({exc})") from None
+
+
+def check_recipients(value: Any, where: str) -> list[str]:
+    """A recipient list (a list of entries, or one entry) checked with :func:`check_address`."""
+    if value is None or value == "" or value == []:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise SuiteError(f"{where}: a list of addresses, one per entry")
+    return [check_address(v, f"{where}[{i}]") for i, v in enumerate(value)]
 
 
 def parse_as_of(value: str | date | datetime) -> date:
@@ -214,6 +267,8 @@ def load_suite(path: str | Path) -> Suite:
     schedule = raw.get("schedule") or {}
     if not isinstance(email, dict) or not isinstance(schedule, dict):
         raise SuiteError(f"{path}: 'email' and 'schedule' must be mappings")
+    for key in ("to", "failure_to"):
+        check_recipients(email.get(key), f"{path}: email.{key}")
     try:
         concurrency = max(1, int(raw.get("concurrency", 2)))
         timeout = int(raw.get("cell_timeout_seconds", 600))
