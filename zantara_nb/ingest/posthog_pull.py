@@ -42,6 +42,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -135,6 +136,9 @@ class PullResult:
     retries: int = 0
     throttled: int = 0
     seconds: float = 0.0
+    http_seconds: float = 0.0  # waiting for PostHog (retries and rate limits included)
+    decode_seconds: float = 0.0  # checking, decoding, mapping, spooling pages
+    load_seconds: float = 0.0  # the loader, the cursor and person ids
     cursor: tuple[str | None, str | None] = (None, None)
     load_ids: list[int] = field(default_factory=list)
 
@@ -146,7 +150,9 @@ class PullResult:
             f"  {self.rows:,} rows in {self.pages:,} pages ({self.requests:,} requests, "
             f"{self.retries:,} retries, {self.throttled:,} throttled){rate}\n"
             f"  {self.loaded:,} loaded, {self.duplicates:,} duplicates, "
-            f"{self.quarantined:,} quarantined in {self.loads:,} loads; {self.seconds:.1f} s\n"
+            f"{self.quarantined:,} quarantined in {self.loads:,} loads; {self.seconds:.1f} s "
+            f"(PostHog {self.http_seconds:.1f}, decoding {self.decode_seconds:.1f}, "
+            f"loading {self.load_seconds:.1f})\n"
             f"  cursor {self.cursor[0] or '—'} {self.cursor[1] or ''}".rstrip()
         )
 
@@ -305,12 +311,25 @@ def pull(
     pos_ts = after[0] if after else run_from
     bar = _bar(progress, (run_until - run_from).total_seconds(), f"PostHog {client.project_id}")
 
-    def commit() -> None:
-        with writing(wh):
-            _commit()
+    # Loads run on one worker thread, at most one at a time, while the next pages are
+    # fetched and decoded (DuckDB releases the GIL): the cursor of a group moves only
+    # after its own load has committed.
+    pool = ThreadPoolExecutor(1, thread_name_prefix="zantara-posthog-load")
+    pending: list[Future] = []
 
-    def _commit() -> None:
-        path, rows, pages, persons = spool.take()
+    def commit() -> None:
+        group = (*spool.take(), after)
+        for f in pending:
+            f.result()  # the previous load first (its error stops the pull here)
+        pending[:] = [pool.submit(load_group, *group)]
+
+    def load_group(path, rows, pages, persons, upto) -> None:
+        t = time.perf_counter()
+        with writing(wh):
+            _load_group(path, rows, pages, persons, upto)
+        res.load_seconds += time.perf_counter() - t
+
+    def _load_group(path, rows, pages, persons, upto) -> None:
         if path is not None and rows:
             summaries = ingest(wh, [path], format="posthog-parquet", now=now)
             for s in summaries:
@@ -324,8 +343,8 @@ def pull(
         wh.execute("BEGIN TRANSACTION")
         try:
             merge_person_ids(wh, source, persons)
-            if after is not None:
-                cur.cursor_ts, cur.cursor_uuid = ts_text(after[0]), after[1]
+            if upto is not None:
+                cur.cursor_ts, cur.cursor_uuid = ts_text(upto[0]), upto[1]
             cur.rows_read += rows
             cur.pages += pages
             write_cursor(wh, cur)
@@ -340,13 +359,16 @@ def pull(
         while lo < run_until:
             hi = min(lo + cfg.slice, run_until)
             while True:
+                t = time.perf_counter()
                 answer = client.query(
                     page_query(lo, hi, after, cfg.page_size), name="zantara-nb incremental pull"
                 )
+                t1 = time.perf_counter()
+                res.http_seconds += t1 - t
                 page = decode(dcon, answer.body, client.url)
                 if page.rows:
                     table = map_names(dcon, page.table)
-                    spool.add(table, latest_person(dcon, page.table))
+                    spool.add(table, latest_person(dcon, page.table, ordered=True))
                     last_ts = parse_ts(page.table["timestamp"][-1].as_py().replace("Z", "+00:00"))
                     after = (last_ts, page.table["uuid"][-1].as_py())
                     res.rows += page.rows
@@ -354,6 +376,7 @@ def pull(
                     if bar is not None:
                         bar.n = int((last_ts - run_from).total_seconds())
                         bar.set_postfix_str(f"{res.rows:,} rows, at {ts_text(last_ts)[:16]}")
+                res.decode_seconds += time.perf_counter() - t1
                 if spool.rows >= cfg.commit_rows:
                     commit()
                 if not page.rows:
@@ -367,10 +390,17 @@ def pull(
                 bar.n = int((hi - run_from).total_seconds())
                 bar.refresh()
         commit()
+        for f in pending:
+            f.result()
+        pending.clear()
         # the run is complete: the next one starts from here (minus the overlap)
         with writing(wh):
             _complete(wh, cur, stream, source, run_from, run_until)
     finally:
+        for f in pending:  # a load in flight finishes (and moves the cursor) first
+            with contextlib.suppress(Exception):
+                f.result()
+        pool.shutdown(wait=True)
         spool.take()
         if bar is not None:
             bar.close()
