@@ -81,6 +81,7 @@ class Store:
         self.keys: list[tuple[int, str]] = []
         self.rows: list[tuple] = []  # (us, uuid, event, distinct_id, properties_json_text)
         self.person_of: dict[str, str] = {}
+        self._members: dict[str, set[str]] = {}
         self.person_overrides: dict[str, str] = {}
         self._encoded: dict[str, bytes] = {}
         self.lock = threading.Lock()
@@ -116,8 +117,10 @@ class Store:
 
     def _person(self, event: str, did: str, props: str) -> None:
         if did not in self.person_of:
-            self.person_of[did] = str(uuidlib.uuid5(_NS, did))
-        if event == "$identify":
+            pid = str(uuidlib.uuid5(_NS, did))
+            self.person_of[did] = pid
+            self._members.setdefault(pid, set()).add(did)
+        if event == "$identify" and "$anon_distinct_id" in props:
             try:
                 anon = json.loads(props).get("$anon_distinct_id")
             except (ValueError, AttributeError):
@@ -125,12 +128,12 @@ class Store:
             if anon and anon != did:
                 self._encoded.clear()
                 # the anonymous person joins the identified user's person
-                old = self.person_of.get(anon)
                 new = self.person_of[did]
-                for k, v in list(self.person_of.items()):
-                    if v == old:
-                        self.person_of[k] = new
-                self.person_of[anon] = new
+                old = self.person_of.get(anon)
+                moving = self._members.pop(old, {anon}) if old and old != new else {anon}
+                for k in moving:
+                    self.person_of[k] = new
+                self._members.setdefault(new, set()).update(moving)
 
     def person(self, did: str) -> str:
         return (

@@ -113,10 +113,11 @@ def test_every_plan_event_has_a_call_that_passes_strict_checks():
     t.track_nps("u1", 9)
     t.track_feature_flag_called("u1", "new-onboarding", "test")
     t.identify("u1", anon_distinct_id="a1", traits={"plan": "free", "country": "ID"})
+    t.track_alias("u1", "legacy_42")
     from zantara_nb.warehouse import tracking_plan as tp
 
     sent = {e for e, _ in c.calls}
-    assert sent == set(tp.EVENTS) - {"$create_alias"}
+    assert sent == set(tp.EVENTS)
     by = {e: kw["properties"] for e, kw in c.calls}
     assert by["feedback_given"] == {"message_id": "m", "rating": -1, "has_text": True}
     assert by["message_received"]["response_latency_ms"] == 1850

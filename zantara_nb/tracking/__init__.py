@@ -79,6 +79,7 @@ _CALLS = (
     "track_slow_request",
     "track_nps",
     "track_feature_flag_called",
+    "track_alias",
     "identify",
     "flush",
     "shutdown",

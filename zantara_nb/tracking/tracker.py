@@ -621,6 +621,10 @@ class Tracker:
             **kw,
         )
 
+    def track_alias(self, distinct_id: str, alias: str, **kw: Any) -> str | None:
+        """``$create_alias``: ``alias`` (another id of the same user) joins ``distinct_id``."""
+        return self.track("$create_alias", distinct_id, {"alias": str(alias)}, **kw)
+
     def identify(
         self,
         distinct_id: str,
