@@ -16,13 +16,32 @@ from zantara_nb.insights.classify import classify
 from zantara_nb.tracking import Tracker, TrackingPlanError, check_event, scrub
 
 #: The events of shared/TRACKING_PLAN.md, each with its own call.
-PLAN_EVENTS = (
-    "page_viewed user_signed_up user_logged_in user_logged_out conversation_started "
-    "message_sent message_received feedback_given source_clicked voice_used export_clicked "
-    "share_clicked feature_used subscription_started subscription_cancelled payment_failed "
-    "referral_completed error_occurred slow_request nps_submitted $identify $create_alias "
-    "$feature_flag_called $ai_generation"
-).split()
+PLAN_EVENTS = [
+    "page_viewed",
+    "user_signed_up",
+    "user_logged_in",
+    "user_logged_out",
+    "conversation_started",
+    "message_sent",
+    "message_received",
+    "feedback_given",
+    "source_clicked",
+    "voice_used",
+    "export_clicked",
+    "share_clicked",
+    "feature_used",
+    "subscription_started",
+    "subscription_cancelled",
+    "payment_failed",
+    "referral_completed",
+    "error_occurred",
+    "slow_request",
+    "nps_submitted",
+    "$identify",
+    "$create_alias",
+    "$feature_flag_called",
+    "$ai_generation",
+]
 QUERY = "Bagaimana cara memperpanjang KITAS saya? Email saya ana.putri@example.co.id"
 
 
