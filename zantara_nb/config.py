@@ -30,6 +30,14 @@ DEFAULT_TIMEZONE = "Asia/Jakarta"
 DEFAULT_ACTIVE_EVENT = "message_sent"
 
 
+class SettingError(ValueError):
+    """A setting (parameters file entry or environment variable) that cannot be used.
+
+    The message names the setting and says what would be accepted; the command line
+    prints it as one line and exits with code 2.
+    """
+
+
 def warehouse_path(explicit: str | os.PathLike | None = None) -> Path:
     """The warehouse file: an explicit path, else ``$ZANTARA_WAREHOUSE``, else the default."""
     if explicit:

@@ -14,7 +14,8 @@ SQL that produced them (:mod:`.sqltrace`).
 from __future__ import annotations
 
 import os
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,13 @@ class Warehouse:
         read_only: bool = False,
         memory_limit: str | None = None,
         threads: int | None = None,
+        timeout: float | None = None,
     ) -> None:
         # the address may name its engine: chdb:PATH, clickhouse://user@host:8123/db
         engine, path = parse_address(path or os.environ.get("ZANTARA_WAREHOUSE"), engine)
         extra: dict[str, Any] = {}
+        if timeout is not None:
+            extra["timeout"] = timeout
         if engine == "clickhouse":
             self.path: Path | None = None
             extra["address"] = path
@@ -79,9 +83,33 @@ class Warehouse:
         """The engine's own connection (the loaders use DuckDB's API directly)."""
         return self.engine.con
 
-    def recording(self) -> AbstractContextManager[list[str]]:
-        """Collect the statements run inside a ``with`` block (see :mod:`.sqltrace`)."""
-        return self._recorder.recording()
+    @contextmanager
+    def recording(self) -> Iterator[list[str]]:
+        """Collect the statements run inside a ``with`` block (see :mod:`.sqltrace`).
+
+        The block also holds the warehouse for reading (:meth:`reading`): a metric reads
+        one state of the data and takes its turn once for all its statements.
+        """
+        with self.reading(), self._recorder.recording() as log:
+            yield log
+
+    def reading(self) -> AbstractContextManager[None]:
+        """Hold the warehouse for reading for a ``with`` block.
+
+        Outside such a block every statement holds it for itself. On DuckDB, readers in
+        any number of processes share the file; a writer waits until they are done, and
+        they wait while it writes (up to ``$ZANTARA_LOCK_TIMEOUT`` seconds, saying who
+        holds it). An idle warehouse object holds nothing.
+        """
+        return self.engine.hold("read")
+
+    def writing(self) -> AbstractContextManager[None]:
+        """Hold the warehouse for writing for a ``with`` block (reads allowed inside).
+
+        Waits for readers and for another writer (bounded, see :meth:`reading`); loads,
+        stitching and the demo hold it this way.
+        """
+        return self.engine.hold("write")
 
     def _record(self, query: str, params: Any) -> None:
         self._recorder.record(query, params, self.dialect.quote)

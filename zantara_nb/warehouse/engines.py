@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,15 @@ class Engine(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the connection."""
+
+    def hold(self, mode: str = "read", *, wait: bool = True, purpose: str = "") -> Any:
+        """A context manager holding the warehouse for ``"read"`` or ``"write"`` for a block.
+
+        Engines whose readers and writers exclude each other (DuckDB's file) wait for their
+        turn here and release the data between blocks; engines that serve many clients at
+        once (a ClickHouse server) have nothing to hold.
+        """
+        return nullcontext()
 
     def describe(self) -> str:
         """Where this engine's data is, for messages and ``repr``."""

@@ -116,7 +116,24 @@ def resolve_links(links: list[tuple[str, str, str]]) -> tuple[dict[str, str], di
 
 
 def stitch(wh) -> StitchResult:
-    """Recompute ``person_distinct_ids``, fix ``events.person_id`` and rebuild ``persons``."""
+    """Recompute ``person_distinct_ids``, fix ``events.person_id`` and rebuild ``persons``
+    (one transaction, holding the warehouse for writing)."""
+    with wh.writing():
+        if not getattr(wh.engine, "transactional", True):  # no BEGIN/COMMIT there
+            return stitch_in_transaction(wh)
+        con = wh.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            result = stitch_in_transaction(wh)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return result
+
+
+def stitch_in_transaction(wh) -> StitchResult:
+    """:func:`stitch` inside the caller's open transaction (the loader's)."""
     con = wh.con
     links = con.execute(
         """
@@ -127,38 +144,30 @@ def stitch(wh) -> StitchResult:
     ).fetchall()
     mapping, counts = resolve_links(links)
 
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM person_distinct_ids")
-        if mapping:
-            import pyarrow as pa
+    con.execute("DELETE FROM person_distinct_ids")
+    if mapping:
+        import pyarrow as pa
 
-            table = pa.table(
-                {"distinct_id": list(mapping.keys()), "person_id": list(mapping.values())}
-            )
-            con.register("_pdi", table)
-            con.execute("INSERT INTO person_distinct_ids SELECT distinct_id, person_id FROM _pdi")
-            con.unregister("_pdi")
-        changed = con.execute(
-            """
-            UPDATE events SET person_id = m.person_id
-            FROM person_distinct_ids m
-            WHERE events.distinct_id = m.distinct_id
-              AND events.person_id IS DISTINCT FROM m.person_id
-            """
-        ).fetchall()[0][0]
-        changed += con.execute(
-            """
-            UPDATE events SET person_id = distinct_id
-            WHERE (person_id IS NULL OR person_id <> distinct_id)
-              AND distinct_id NOT IN (SELECT distinct_id FROM person_distinct_ids)
-            """
-        ).fetchall()[0][0]
-        rebuild_persons(wh)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        table = pa.table({"distinct_id": list(mapping.keys()), "person_id": list(mapping.values())})
+        con.register("_pdi", table)
+        con.execute("INSERT INTO person_distinct_ids SELECT distinct_id, person_id FROM _pdi")
+        con.unregister("_pdi")
+    changed = con.execute(
+        """
+        UPDATE events SET person_id = m.person_id
+        FROM person_distinct_ids m
+        WHERE events.distinct_id = m.distinct_id
+          AND events.person_id IS DISTINCT FROM m.person_id
+        """
+    ).fetchall()[0][0]
+    changed += con.execute(
+        """
+        UPDATE events SET person_id = distinct_id
+        WHERE (person_id IS NULL OR person_id <> distinct_id)
+          AND distinct_id NOT IN (SELECT distinct_id FROM person_distinct_ids)
+        """
+    ).fetchall()[0][0]
+    rebuild_persons(wh)
     persons = con.execute("SELECT count(*) FROM persons").fetchall()[0][0]
     return StitchResult(
         links=len(links),

@@ -2,7 +2,8 @@
 
 Tables
 ------
-``loads``               one row per ingest of one file (what, when, counts).
+``loads``               one row per ingest of one file (what, when, counts, status:
+                        ``running``, ``ok``, ``partial``, ``failed``, ``interrupted``).
 ``events``              canonical events: uuid, event, timestamp (UTC), distinct_id,
                         person_id (after stitching), session_id, properties (JSON),
                         typed columns from the tracking plan, load_id.
@@ -20,7 +21,8 @@ from __future__ import annotations
 
 from .tracking_plan import TYPED_COLUMNS
 
-SCHEMA_VERSION = 1
+#: 2: ``loads.blank_lines``.
+SCHEMA_VERSION = 2
 
 _TYPED = ",\n    ".join(f"{c.name} {c.sql_type}" for c in TYPED_COLUMNS)
 
@@ -50,7 +52,8 @@ DDL: tuple[str, ...] = (
         unknown_properties BIGINT,
         redacted_properties BIGINT,
         status VARCHAR,
-        message VARCHAR
+        message VARCHAR,
+        blank_lines BIGINT
     )
     """,
     f"""
@@ -112,6 +115,10 @@ DDL: tuple[str, ...] = (
     )
     """,
 )
+
+#: Statements that bring a warehouse of an earlier schema version up to this one (run
+#: after :data:`DDL`, each harmless when already applied).
+MIGRATIONS: tuple[str, ...] = ("ALTER TABLE loads ADD COLUMN IF NOT EXISTS blank_lines BIGINT",)
 
 #: Tables holding rows that belong to a person, with the column that names them.
 PERSONAL_TABLES: dict[str, tuple[str, ...]] = {

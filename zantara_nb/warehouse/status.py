@@ -45,7 +45,7 @@ class WarehouseStatus:
             f"Events      {self.events:,}  ({self.persons:,} persons, {self.distinct_ids:,} distinct ids)",
             f"Range       {ts(self.first_event)} → {ts(self.last_event)}",
             f"Freshness   newest event is {age_s} old",
-            f"Loads       {len(self.loads):,}",
+            f"Loads       {len(self.loads):,}{_by_status(self.loads)}",
             f"Quarantine  {self.quarantined:,} rows",
         ]
         for r in self.quarantine_by_reason.itertuples():
@@ -56,18 +56,62 @@ class WarehouseStatus:
                 lines.append(f"            {r.rows:>10,}  {r.event}")
         if len(self.loads):
             lines.append("Last loads")
-            for r in self.loads.head(5).itertuples():
+            for r in self.loads.head(5).to_dict("records"):
                 lines.append(
-                    f"  #{r.load_id:<4} {r.status or '?':8} {r.loaded or 0:>10,} loaded "
-                    f"{r.duplicates or 0:>9,} dup {r.quarantined or 0:>7,} quar  {r.path}"
+                    f"  #{_int(r.get('load_id')):<4} {_text(r.get('status')) or '?':11} "
+                    f"{_int(r.get('loaded')):>10,} loaded {_int(r.get('duplicates')):>9,} dup "
+                    f"{_int(r.get('quarantined')):>7,} quar  {_text(r.get('path'))}"
                 )
+        problems = self.problem_loads
+        if len(problems):
+            lines.append("Failed and interrupted loads")
+            for r in problems.head(10).to_dict("records"):
+                when = r.get("finished_at")
+                when = when if _present(when) else r.get("started_at")
+                at = f" at {when:%Y-%m-%d %H:%M} UTC" if _present(when) else ""
+                lines.append(
+                    f"  #{_int(r.get('load_id')):<4} {_text(r.get('status'))}{at}: "
+                    f"{_text(r.get('path'))}"
+                )
+                msg = _text(r.get("message"))
+                if msg:
+                    lines.append(f"        {msg}")
         return lines
+
+    @property
+    def problem_loads(self) -> pd.DataFrame:
+        """Loads that failed or were interrupted (a process killed half way), newest first."""
+        if not len(self.loads) or "status" not in self.loads:
+            return self.loads.iloc[0:0]
+        return self.loads[self.loads["status"].isin(["failed", "interrupted"])]
 
     def __str__(self) -> str:
         return "\n".join(self._lines())
 
     def _repr_html_(self) -> str:
         return "<pre>" + html.escape(str(self)) + "</pre>"
+
+
+def _present(x) -> bool:
+    """False for None, NaN, NaT and pandas' NA (whose truth value raises)."""
+    return x is not None and not (pd.api.types.is_scalar(x) and pd.isna(x))
+
+
+def _int(x) -> int:
+    return int(x) if _present(x) else 0
+
+
+def _text(x) -> str:
+    return str(x) if _present(x) else ""
+
+
+def _by_status(loads: pd.DataFrame) -> str:
+    if not len(loads) or "status" not in loads:
+        return ""
+    counts = loads["status"].fillna("?").value_counts()
+    order = ["ok", "partial", "failed", "interrupted", "running"]
+    keys = [k for k in order if k in counts] + sorted(k for k in counts.index if k not in order)
+    return " (" + ", ".join(f"{int(counts[k]):,} {k}" for k in keys) + ")"
 
 
 def _human(td: timedelta) -> str:
@@ -83,18 +127,19 @@ def _human(td: timedelta) -> str:
 
 def warehouse_status(wh, now: datetime | None = None) -> WarehouseStatus:
     """Summarise the warehouse ``wh`` (one pass over events for counts and range)."""
-    con = wh.con
-    n, persons, dids, first, last = con.execute(
-        """SELECT count(*), count(DISTINCT person_id), count(DISTINCT distinct_id),
-                  min(timestamp), max(timestamp) FROM events"""
-    ).fetchall()[0]
-    loads = wh.sql(
-        """SELECT load_id, path, format, status, rows_read, loaded, duplicates, quarantined,
-                  naive_timestamps, unknown_events, started_at, finished_at
-           FROM loads ORDER BY load_id DESC"""
-    )
-    q = wh.sql("SELECT reason, count(*) AS rows FROM quarantine GROUP BY reason ORDER BY rows DESC")
-    by_name = wh.sql("SELECT event, count(*) AS rows FROM events GROUP BY event ORDER BY rows DESC")
+    with wh.reading():  # one state of the data for every number below
+        n, persons, dids, first, last = wh.execute(
+            """SELECT count(*), count(DISTINCT person_id), count(DISTINCT distinct_id),
+                      min(timestamp), max(timestamp) FROM events"""
+        ).fetchall()[0]
+        # every column: a warehouse of an older schema lacks the newer ones
+        loads = wh.sql("SELECT * FROM loads ORDER BY load_id DESC")
+        q = wh.sql(
+            "SELECT reason, count(*) AS rows FROM quarantine GROUP BY reason ORDER BY rows DESC"
+        )
+        by_name = wh.sql(
+            "SELECT event, count(*) AS rows FROM events GROUP BY event ORDER BY rows DESC"
+        )
     return WarehouseStatus(
         path=str(wh.path or ":memory:"),
         events=int(n),
