@@ -13,6 +13,12 @@ Two layers, both plain DuckDB SQL over the registered chunk ``_zn_chunk``:
    and computes the quarantine reason and field of each row (the detail of an
    ``invalid_property`` row is worked out when it is quarantined, for few rows).
 
+**Long values.** A property whose text value is longer than :data:`VALUE_LIMIT`
+(4,096 characters) is cut to that length, ending with ``…``, before anything reads it;
+the row's ``keys`` carry a ``$long:<key>`` marker for each, which the load summary
+counts (``long values``, per event and key). Only rows whose properties are longer than
+the limit in total are looked at.
+
 Renaming camelCase aliases and dropping never-store keys happens only for the key
 combinations that need it: the loader computes a patch per combination in Python
 (:func:`.validate.patch_spec`) and the stage joins it (``patched=True``).
@@ -34,6 +40,7 @@ from ..warehouse import tracking_plan as tp
 from .detect import csv_base_name
 from .summary import IngestError
 from .validate import (
+    LONG_MARK,
     NEVER_KEYS,
     checked_props,
     json_path,
@@ -588,6 +595,24 @@ def _s1k_sql(set_keys_sql: str) -> str:
     return f"SELECT *, {set_keys_sql.format(s=raw_set, o=raw_once)} AS set_keys_raw FROM s1"
 
 
+#: Characters a property's text value keeps at load (longer values are cut to this many,
+#: ending with "…"; counted per event and key in the load summary).
+VALUE_LIMIT = 4096
+_POINTER = "'/' || replace(replace(k, '~', '~0'), '/', '~1')"  # JSON pointer to key k
+# keys whose text value is longer than VALUE_LIMIT (only rows longer than that in total
+# are looked at, so ordinary rows pay one length())
+_LONG_KEYS_SQL = f"""CASE WHEN props_err IS NULL AND perr IS NULL AND length(props0) > {VALUE_LIMIT}
+    THEN list_filter(json_keys(props0), lambda k: json_type(props0, {_POINTER}) = 'VARCHAR'
+                     AND length(json_extract_string(props0, {_POINTER})) > {VALUE_LIMIT}) END"""
+_SHORTENED_SQL = f"""CASE WHEN len(long_keys) > 0 THEN json_merge_patch(props0, to_json(
+        map_from_entries(list_transform(long_keys, lambda k: {{'k': k,
+            'v': left(json_extract_string(props0, {_POINTER}), {VALUE_LIMIT - 1}) || '…'}}))))::VARCHAR
+    ELSE coalesce(props0, '{{}}') END"""
+_KEYS_SQL = f"""CASE WHEN len(long_keys) > 0
+    THEN list_concat(json_keys(props0), list_transform(long_keys, lambda k: '{LONG_MARK}' || k))
+    ELSE json_keys(props0) END"""
+
+
 def stage_sql(
     env: Envelope, now: datetime, *, patched: bool = False, source: str = "_zn_chunk"
 ) -> str:
@@ -649,9 +674,10 @@ def stage_sql(
                 CASE WHEN perr IS NULL AND props0 IS NOT NULL
                           AND NOT (json_valid(props0) AND starts_with(ltrim(props0), '{{'))
                      THEN 'properties is not a JSON object' END AS props_err,
-                CASE WHEN props_err IS NULL AND perr IS NULL THEN coalesce(props0, '{{}}') END AS props,
+                {_LONG_KEYS_SQL} AS long_keys,
+                CASE WHEN props_err IS NULL AND perr IS NULL THEN {_SHORTENED_SQL} END AS props,
                 CASE WHEN props_err IS NULL AND perr IS NULL AND props0 IS NOT NULL
-                     THEN json_keys(props0) END AS keys,
+                     THEN {_KEYS_SQL} END AS keys,
                 coalesce(ts_native,
                          try_cast(ts_text AS TIMESTAMPTZ),
                          CASE WHEN {epoch} THEN {epoch_ts} END) AS ts,

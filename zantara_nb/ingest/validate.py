@@ -4,7 +4,8 @@ Row checks run in DuckDB (one pass, no per-row Python): a tracked property of th
 wrong JSON type, outside its allowed values or its min/max quarantines the row
 (``invalid_property``, field = the property). Everything else the plan says is a
 warning, counted per load from ``(event, property keys)`` aggregates in Python:
-unknown events, unknown properties, naming problems, camelCase aliases, redactions.
+unknown events, unknown properties, naming problems, camelCase aliases, redactions,
+values cut to the size limit.
 """
 
 from __future__ import annotations
@@ -189,12 +190,19 @@ def checked_props(event: str) -> list[tuple[str, tp.Prop]]:
 # --------------------------------------------------------------------------------------
 
 
+#: Marker the stage adds to a row's keys for each property whose value it cut
+#: (``$long:<key>``; see :data:`.normalize.VALUE_LIMIT`).
+LONG_MARK = "$long:"
+
+
 @dataclass
 class PlanCounts:
     unknown_events: Counter = field(default_factory=Counter)
     unknown_properties: Counter = field(default_factory=Counter)
     naming_problems: Counter = field(default_factory=Counter)
     redacted: int = 0
+    #: ``event.key`` -> rows whose value of that property was cut to the size limit.
+    long_values: Counter = field(default_factory=Counter)
 
     def add(self, event: str, keys: list[str] | None, set_keys: list[str] | None, n: int) -> None:
         """Count ``n`` rows of ``event`` whose properties had ``keys`` (before renaming).
@@ -210,6 +218,11 @@ class PlanCounts:
             self.naming_problems[f"event {event}: {problem}"] += n
         if not keys:
             return
+        if any(k.startswith(LONG_MARK) for k in keys):
+            for k in keys:
+                if k.startswith(LONG_MARK):
+                    self.long_values[f"{event}.{k[len(LONG_MARK) :]}"] += n
+            keys = [k for k in keys if not k.startswith(LONG_MARK)]
         known = tp.known_properties(event)
         present = set(keys)
         for key in keys:
