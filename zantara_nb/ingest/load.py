@@ -494,6 +494,7 @@ def _load_file(
         s.unknown_properties = dict(totals.plan.unknown_properties.most_common())
         s.naming_problems = dict(totals.plan.naming_problems.most_common())
         s.redacted_properties = totals.plan.redacted
+        s.long_values = dict(totals.plan.long_values.most_common())
         s.identity_links = totals.links
         s.status, s.message = _status(totals)
         s.seconds = time.perf_counter() - t0

@@ -50,6 +50,9 @@ class LoadSummary:
     unknown_properties: dict[str, int] = field(default_factory=dict)
     naming_problems: dict[str, int] = field(default_factory=dict)
     redacted_properties: int = 0
+    #: ``event.key`` -> rows whose text value was cut to the loader's per-value size
+    #: limit (``zantara_nb.ingest.normalize.VALUE_LIMIT``), ending with "…".
+    long_values: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     identity_links: int = 0
     status: str = "ok"
@@ -107,6 +110,9 @@ class LoadSummary:
             )
         if self.naming_problems:
             rows.append(("naming warnings", _top(self.naming_problems)))
+        if self.long_values:
+            n = sum(self.long_values.values())
+            rows.append(("long values", f"{n:,} cut to the size limit: {_top(self.long_values)}"))
         if self.redacted_properties:
             rows.append(
                 ("redacted", f"{self.redacted_properties:,} never-store properties removed")
