@@ -60,6 +60,7 @@ def _child(kind: str, src: str, db: str, extra: str) -> None:
                 host=src,
                 project_id=cfg_d["project_id"],
                 page_size=cfg_d["page_size"],
+                commit_rows=cfg_d["commit_rows"],
                 slice=timedelta(days=400),
             )
             r = pull(
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--page-size", type=int, default=50_000)
+    ap.add_argument("--commit-rows", type=int, default=500_000, help="rows per load")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -175,7 +177,13 @@ def main(argv: list[str] | None = None) -> int:
                 "pull",
                 ph.url,
                 work / "pull.duckdb",
-                json.dumps({"project_id": ph.project_id, "page_size": args.page_size}),
+                json.dumps(
+                    {
+                        "project_id": ph.project_id,
+                        "page_size": args.page_size,
+                        "commit_rows": args.commit_rows,
+                    }
+                ),
                 env,
             ),
         }

@@ -112,16 +112,23 @@ def decode(con, body: bytes, url: str) -> Page:
             "nothing of this page was loaded"
         )
     has_more = doc.get("hasMore")
-    cols = list(zip(*results, strict=True)) if results else [()] * n
+    try:  # all text (the usual case): Arrow splits the rows itself
+        rows = pa.array(results, pa.list_(pa.string()))
+        arrays = [pc.list_element(rows, columns.index(c)) for c in COLUMNS]
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        cols = list(zip(*results, strict=True)) if results else [()] * n
+        arrays = [_column(cols[columns.index(c)], c, url) for c in COLUMNS]
     del doc, results
-    arrays = [_column(cols[columns.index(c)], c, url) for c in COLUMNS]
     table = pa.Table.from_arrays(arrays, schema=PAGE_SCHEMA)
     return Page(table, None if has_more is None else bool(has_more), table.num_rows)
 
 
-def map_names(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Table:
-    """PostHog's names onto the plan's (:data:`EVENT_MAP`); other columns unchanged."""
+def map_names(con: duckdb.DuckDBPyConnection, table: pa.Table, *, check: bool = False) -> pa.Table:
+    """PostHog's names onto the plan's (:data:`EVENT_MAP`); other columns unchanged.
+    ``check``: return ``table`` itself when no row needs it (no copy)."""
     if "event" not in table.column_names or "properties" not in table.column_names:
+        return table
+    if check and not pc.any(pc.is_in(table["event"], value_set=pa.array(list(EVENT_MAP)))).as_py():
         return table
     con.register("_ph_map", table)
     try:
@@ -137,8 +144,9 @@ def latest_person(
     con: duckdb.DuckDBPyConnection, table: pa.Table, *, ordered: bool = False
 ) -> list[tuple]:
     """``(distinct_id, person_id, last_seen)`` per distinct id: the person of its latest
-    event. ``ordered``: the rows are in time order (a page), so the last row of each
-    distinct id is its latest and only those timestamps are parsed."""
+    event (``last_seen`` a datetime). ``ordered``: the rows are in time order (a page),
+    so the last row of each distinct id is its latest; ``last_seen`` is then the text as
+    PostHog sent it (see :func:`utc_texts`)."""
     if "person_id" not in table.column_names:
         return []
     if ordered:
@@ -148,19 +156,14 @@ def latest_person(
         g = pa.TableGroupBy(t, "distinct_id", use_threads=False).aggregate(
             [("person_id", "last"), ("timestamp", "last")]
         )
-        out = []
-        for did, pid, ts in zip(
-            g["distinct_id"].to_pylist(),
-            g["person_id_last"].to_pylist(),
-            g["timestamp_last"].to_pylist(),
-            strict=True,
-        ):
-            try:
-                when = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            out.append((did, pid, when if when.tzinfo else when.replace(tzinfo=UTC)))
-        return out
+        return list(
+            zip(
+                g["distinct_id"].to_pylist(),
+                g["person_id_last"].to_pylist(),
+                g["timestamp_last"].to_pylist(),
+                strict=True,
+            )
+        )
     con.register("_ph_pp", table.select(["distinct_id", "person_id", "timestamp"]))
     try:
         rows = con.execute(
@@ -175,6 +178,25 @@ def latest_person(
     finally:
         con.unregister("_ph_pp")
     return rows
+
+
+def utc_texts(values: list[str]) -> list[str | None]:
+    """ISO instants (any offset) as ``YYYY-MM-DD hh:mm:ss.ffffff`` UTC, vectorised."""
+    arr = pa.array(values, pa.string())
+    try:
+        ts = pc.cast(arr, pa.timestamp("us", "UTC"))
+        return pc.strftime(ts, format="%Y-%m-%d %H:%M:%S").to_pylist()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        out: list[str | None] = []
+        for v in values:
+            try:
+                t = datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+            except ValueError:
+                out.append(None)
+                continue
+            t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+            out.append(t.strftime("%Y-%m-%d %H:%M:%S.%f"))
+        return out
 
 
 def insert_arrow(wh, table_name: str, table: pa.Table, columns: list[str]) -> None:

@@ -59,7 +59,7 @@ from .posthog_api import (
     hogql_str,
     hogql_ts,
 )
-from .posthog_duckdb import COLUMNS, connection, decode, latest_person, map_names
+from .posthog_duckdb import COLUMNS, connection, decode, latest_person, map_names, utc_texts
 from .posthog_state import (
     Cursor,
     ensure_tables,
@@ -202,6 +202,8 @@ class _Spool:
         self.persons: dict[str, tuple[str, str]] = {}
 
     def add(self, table, persons) -> None:
+        """Append a page; ``persons`` from :func:`.posthog_duckdb.latest_person` (ordered):
+        pages come in time order, so a later page's person of a distinct id wins."""
         if self.writer is None:
             self.n += 1
             self.path = self.folder / f"page-group-{self.n}.parquet"
@@ -210,15 +212,19 @@ class _Spool:
         self.rows += table.num_rows
         self.pages += 1
         for did, pid, ts in persons:
-            t = ts_text(ts)
-            old = self.persons.get(did)
-            if old is None or t >= old[0]:
-                self.persons[did] = (t, str(pid))
+            self.persons[did] = (ts, str(pid))
 
     def take(self) -> tuple[Path | None, int, int, dict]:
         if self.writer is not None:
             self.writer.close()
-        out = (self.path, self.rows, self.pages, self.persons)
+        persons = self.persons
+        if persons:
+            dids = list(persons)
+            texts = utc_texts([persons[d][0] for d in dids])
+            persons = {
+                d: (t, persons[d][1]) for d, t in zip(dids, texts, strict=True) if t is not None
+            }
+        out = (self.path, self.rows, self.pages, persons)
         self.writer, self.path, self.rows, self.pages, self.persons = None, None, 0, 0, {}
         return out
 
@@ -367,7 +373,7 @@ def pull(
                 res.http_seconds += t1 - t
                 page = decode(dcon, answer.body, client.url)
                 if page.rows:
-                    table = map_names(dcon, page.table)
+                    table = map_names(dcon, page.table, check=True)
                     spool.add(table, latest_person(dcon, page.table, ordered=True))
                     last_ts = parse_ts(page.table["timestamp"][-1].as_py().replace("Z", "+00:00"))
                     after = (last_ts, page.table["uuid"][-1].as_py())
