@@ -441,3 +441,13 @@ def test_settings_are_checked():
     assert QueryClient(c.host, c.project_id).url == "https://eu.posthog.com/api/projects/7/query/"
     assert json.loads(json.dumps({"ok": True}))
     assert time.time() > 0
+
+
+def test_progress_bar_and_until_needs_since(ph, capsys):
+    seed(ph, 120)
+    wh = Warehouse(":memory:")
+    pull(wh, cfg(ph), since="2026-11-01", until="2026-11-03", now=NOW, progress=True)
+    err = capsys.readouterr().err
+    assert f"PostHog {ph.project_id}" in err and "100%" in err and "120 rows" in err
+    with pytest.raises(ValueError, match="--until needs --since"):
+        pull(wh, cfg(ph), until="2026-11-03", now=NOW)
