@@ -350,3 +350,85 @@ def known_properties(event: str) -> frozenset[str]:
     spec = EVENTS.get(event)
     own = frozenset(spec.props) if spec else frozenset()
     return own | COMMON_PROPS
+
+
+# -- added for gdpr (issue 15): analytics consent, and the properties never scrubbed --
+# (docs/tracking-plan-extensions.md)
+
+#: The event an app sends when a person grants or declines analytics consent.
+CONSENT_EVENT = "consent_updated"
+#: The consent flag: on ``consent_updated``, as a person property (``$set`` / identify
+#: traits) or on any event. ``false`` (also "false", "denied", "no", 0) declines.
+CONSENT_PROP = "analytics_consent"
+EVENTS[CONSENT_EVENT] = EventSpec(
+    CONSENT_EVENT,
+    {CONSENT_PROP: Prop("json"), "consent_source": S},
+    "the person granted or declined analytics consent (banner, settings, account)",
+)
+COMMON_PROPS = COMMON_PROPS | {CONSENT_PROP}
+
+#: Property keys whose values are identifiers, plan enumerations, numbers or
+#: already-anonymised values: never scanned for personal data at ingest. Every other
+#: string value (error messages, document titles, cancel reasons, referrers, URLs,
+#: user agents, and any key the plan does not know) is scrubbed of e-mails, phones,
+#: full IPs, NIK, NPWP, card numbers and URL credentials (:mod:`.pii`).
+SAFE_PROPS: frozenset[str] = frozenset(
+    {
+        "session_id",
+        "$session_id",
+        "message_id",
+        "query_category",
+        "query_language",
+        "query_complexity",
+        "query_intent",
+        "query_hash",
+        "query_length",
+        "conversation_turn",
+        "days_since_signup",
+        "model_used",
+        "signup_method",
+        "login_method",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "export_format",
+        "share_method",
+        "feature",
+        "plan",
+        "billing_period",
+        "payment_method",
+        "error_type",
+        "document_id",
+        "referral_code",
+        "referrer_user_id",
+        "referred_user_id",
+        "language",
+        "$feature_flag",
+        "$feature_flag_response",
+        "$ai_model",
+        "$ai_provider",
+        "$ai_trace_id",
+        "$lib",
+        "$lib_version",
+        "$browser",
+        "$os",
+        "$device_type",
+        "$geoip_country_code",
+        "$timezone",
+        "$locale",
+        "country",
+        "locale",
+        "timezone",
+        "device",
+        "os",
+        "browser",
+        "screen",
+        "$ip",
+        "$anon_distinct_id",
+        "alias",
+        "$set",
+        "$set_once",
+        CONSENT_PROP,
+        "consent_source",
+    }
+)
