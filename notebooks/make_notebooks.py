@@ -44,6 +44,19 @@ k = z.kpis(rep.wh, as_of=rep.as_of, period=rep.period, targets=rep.targets, tz=r
 {alerts}report.paragraph(narrative.summarize(k{alerts_arg}))"""
 
 
+def data_quality() -> list:
+    """The data-quality section every report ends with."""
+    return [
+        md(
+            "## Data quality\nCan these numbers be trusted: freshness, volume against the "
+            "same weekday of earlier weeks, unknown events and properties, tracking-plan "
+            "violations, events without a person, duplicates, quarantine, interrupted loads "
+            "and clock skew."
+        ),
+        code("report.data_quality(rep)"),
+    ]
+
+
 def md(text: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_markdown_cell(text)
 
@@ -115,6 +128,7 @@ def overview() -> list:
         code("report.alerts_table(alerts)"),
         md("## Targets"),
         code("report.targets_table(k)"),
+        *data_quality(),
     ]
 
 
@@ -142,6 +156,7 @@ def funnels() -> list:
             "    report.show_funnel(rep, spec, breakdowns=breakdowns, days=funnel_days,\n"
             "                       closed=closed_windows)"
         ),
+        *data_quality(),
     ]
 
 
@@ -183,6 +198,7 @@ def cohorts() -> list:
             "churn = z.churn_rate(rep.wh, period=rep.period, periods=periods, **rep.kw())\n"
             "display(report.chart(churn), report.show(churn))"
         ),
+        *data_quality(),
     ]
 
 
@@ -249,6 +265,7 @@ def query_patterns() -> list:
             "    display(experiments.experiment(rep.wh, flag, goal=experiment_goal, "
             "**rep.trailing(28)))"
         ),
+        *data_quality(),
     ]
 
 

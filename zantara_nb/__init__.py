@@ -34,6 +34,7 @@ from .insights import alerts, anomalies, churn, classify, experiments, queries, 
 from .insights.alerts import evaluate_alerts  # noqa: E402
 from .insights.anomalies import anomalies as detect_anomalies  # noqa: E402
 from .insights.anomalies import explain  # noqa: E402
+from .insights.data_quality import data_quality  # noqa: E402
 from .insights.queries import distribution, low_satisfaction, sessions, top_categories, trending  # noqa: E402
 from .metrics import active, funnels, health, inputs, revenue  # noqa: E402
 from .metrics.active import (  # noqa: E402
@@ -119,6 +120,7 @@ __all__ = [
     "cost_per_1k",
     "cost_per_active_user",
     "dau",
+    "data_quality",
     "engagement",
     "error_rate",
     "funnel",

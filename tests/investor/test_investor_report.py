@@ -144,6 +144,13 @@ def test_investor_suite_end_to_end(tmp_path, demo_path, smtp_server):  # noqa: F
     assert parts.get("05_roi.html") == "text/html"
     pdf_part = next(p for p in msg.iter_attachments() if p.get_filename() == "05_roi.pdf")
     assert pdf_part.get_content() == pdf_path.read_bytes()
+    # self-contained: the pages, the attached page and the e-mail fetch nothing remote
+    from zantara_nb.reporting.render import external_references
+
+    html_parts = [p.get_content() for p in msg.walk() if p.get_content_type() == "text/html"]
+    pages = [(run_dir / f).read_text() for f in ("05_roi.html", "05_roi.analyst.html")]
+    for blob in html_parts + pages:
+        assert external_references(blob) == []
 
     # privacy: no e-mail address, full IP or raw query text in any output
     page = (run_dir / "05_roi.html").read_text()

@@ -462,3 +462,11 @@ def test_email_fits_a_phone_and_a_desktop_in_chromium(run_dir, tmp_path, width):
     scroll, broken = int(m.group(1)), int(m.group(2))
     assert scroll <= width, f"{scroll} px wide in a {width} px frame: scrolls sideways"
     assert broken == 0
+
+
+def test_data_quality_line_in_both_bodies(run_dir):
+    msg = build_run_message(run_dir, PARAMS, sender=SENDER)
+    html, text = _html(msg), msg.get_body(preferencelist=("plain",)).get_content()
+    line = next(s for s in text.splitlines() if s.startswith("Data quality:"))
+    assert "checks passed" in line or "warning" in line
+    assert line.replace("—", "&mdash;")[:40] in html or line[:40] in html

@@ -228,3 +228,48 @@ def test_sql_blocks_on_the_analyst_page_only(tmp_path):
     assert "zantara-sql" in analyst
     assert "SELECT count(*) FROM events WHERE event =" in analyst
     assert "x&lt;y" in analyst and "x<y" not in analyst  # escaped, never markup
+
+
+def test_pages_make_no_external_request(rendered, tmp_path):
+    d, files = rendered
+    for f in files.values():
+        page = (d / f).read_text()
+        assert render.external_references(page) == [], f
+        assert "<script src" not in page  # no require.js, MathJax, Mermaid from a CDN
+    render.render_run_index(_manifest(status="failed"), tmp_path)
+    render.render_reports_index(tmp_path)
+    for page in (tmp_path / "index.html",):
+        assert render.external_references(page.read_text()) == []
+
+
+def test_external_references_finds_every_kind_of_fetch():
+    page = (
+        '<html><head><script src="https://cdn.example/require.js"></script>'
+        '<link rel=stylesheet href="//fonts.example/x.css"><style>@import url("https://a/b.css");'
+        " body{background:url(http://x/y.png)} .ok{background:url(data:image/png;base64,AA)}"
+        "</style></head><body><img srcset='a.png 1x, https://x/b.png 2x'>"
+        '<a href="https://reports.example/">a link is not a fetch</a>'
+        "<div style=\"background-image:url('https://t/p.gif')\"></div><img src='cid:abc'>"
+        "<meta http-equiv=refresh content='0;url=https://x'></body></html>"
+    )
+    found = render.external_references(page)
+    assert found == [
+        "<script src=https://cdn.example/require.js>",
+        "<link href=//fonts.example/x.css>",
+        "css url(https://a/b.css)",
+        "css url(http://x/y.png)",
+        "css @import https://a/b.css",
+        "<img srcset=https://x/b.png>",
+        "css url(https://t/p.gif)",
+        "<meta refresh https://x>",
+    ]
+
+
+def test_pdf_fetches_nothing_from_a_network():
+    from zantara_nb.reporting.pdf import local_only
+
+    fetcher = local_only()
+    for url in ("https://cdn.example/font.woff", "http://x.example/a.png", "ftp://x/y"):
+        with pytest.raises(ValueError, match="disallowed protocol"):
+            fetcher.fetch(url)
+    assert fetcher.fetch("data:text/plain;base64,aGk=") is not None

@@ -29,6 +29,10 @@ Choices:
   firing alerts go to the Slack webhook then (when ``$ZANTARA_SLACK_WEBHOOK`` is set);
   what happened to that post is ``alerts_delivery``, which the runner copies into the
   manifest.
+- **Data quality**: one line for the e-mail and the checks
+  (:func:`zantara_nb.insights.data_quality.data_quality`; thresholds from
+  ``thresholds.data_quality`` of the parameters, the stale limit from
+  ``stale_after_hours``).
 - **Chart windows** end at the report period's end: 12 weeks of North Star (26 for a
   monthly report), 28 days of DAU and P95 latency (91 for monthly); the report period
   is shaded. A chart whose data is empty is skipped and noted.
@@ -116,6 +120,8 @@ class Digest:
     notes: list[str] = field(default_factory=list)
     #: What happened to the Slack post of the firing alerts (``alerts.Delivery``).
     alerts_delivery: dict[str, Any] = field(default_factory=dict)
+    #: The period's data-quality checks (``insights.data_quality``): line, checks, numbers.
+    data_quality: dict[str, Any] = field(default_factory=dict)
     version: str = __version__
     path: Path | None = field(default=None, repr=False, compare=False)
 
@@ -224,6 +230,7 @@ def build_digest(
 
     charts = _charts(wh, out, period=period, start=start, end=end, as_of=as_of_dt, tz=tz,
                      filters=filters, k=k, notes=notes)  # fmt: skip
+    quality = _data_quality(wh, start, end, as_of_dt or as_of, tz, params, notes)
 
     digest = Digest(
         suite=str(params.get("suite") or params.get("name") or _suite_from_period(period)),
@@ -241,6 +248,7 @@ def build_digest(
         charts=charts,
         notes=notes,
         alerts_delivery=_delivery(alerts_res),
+        data_quality=quality,
     )
     digest.save(out)
     return digest
@@ -283,6 +291,25 @@ def _evaluate_alerts(wh, params: dict, as_of, tz: str) -> tuple[Any, str, str]:
     except Exception as exc:  # noqa: BLE001 - a broken alert must not stop the digest
         return None, "error", f"alerts failed: {type(exc).__name__}: {exc}"
     return res, "ok", ""
+
+
+def _data_quality(wh, start, end, as_of, tz: str, params: dict, notes: list[str]) -> dict:
+    """The period's data-quality checks as a dict ({} and a note when they fail)."""
+    from ..insights.data_quality import data_quality
+
+    th = (
+        (params.get("thresholds") or {}).get("data_quality")
+        if isinstance(params.get("thresholds"), dict)
+        else None
+    )
+    if th is None and params.get("stale_after_hours") is not None:
+        th = {"stale_after_hours": float(params["stale_after_hours"])}
+    try:
+        dq = data_quality(wh, start=start, end=end, as_of=as_of, tz=tz, thresholds=th)
+    except Exception as exc:  # noqa: BLE001 - a check that breaks must not stop the digest
+        notes.append(f"data quality skipped: {type(exc).__name__}: {exc}")
+        return {}
+    return _jsonable(dq.to_dict())
 
 
 def _delivery(res: Any) -> dict[str, Any]:

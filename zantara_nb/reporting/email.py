@@ -596,6 +596,8 @@ def build_run_message(
         "notebooks_total": len(nbs),
         "card_rows": [cards[i : i + 3] for i in range(0, len(cards), 3)],
         "narrative": safe_text(d.narrative, NARRATIVE_LIMIT),
+        "data_quality": safe_text((d.data_quality or {}).get("line") or "", 600),
+        "data_quality_colour": DOWN if (d.data_quality or {}).get("warnings") else "#555555",
         "alerts_available": d.alerts_available,
         "alerts_message": d.alerts_message or "Alerts not available.",
         "alerts": _alert_views(d),
@@ -660,7 +662,10 @@ def _run_text(d: Digest, ctx: Mapping[str, Any], cards: list[dict[str, str]]) ->
             f"{c['label']:<{width}}  {c['value_text']:>10}  {c['mark']} {c['change_text']} "
             f"vs {c['previous_text']}{meta}"
         )
-    lines += ["", "What changed", ctx["narrative"], "", f"Alerts: {ctx['firing_text']}"]
+    lines += ["", "What changed", ctx["narrative"]]
+    if ctx["data_quality"]:
+        lines += ["", ctx["data_quality"]]
+    lines += ["", f"Alerts: {ctx['firing_text']}"]
     if not ctx["alerts_available"]:
         lines.append(ctx["alerts_message"])
     for a in ctx["alerts"]:

@@ -11,7 +11,8 @@ code, no stderr, no SQL blocks) on A4 pages with a print stylesheet:
 - the fonts are the DejaVu files that ship inside matplotlib (a pip package), so the PDF
   looks the same on a machine without system fonts.
 
-WeasyPrint works offline: no browser, no network (nbconvert's ``webpdf`` needs a Chromium
+WeasyPrint works offline (:func:`local_only` refuses every URL that is not ``data:`` or
+``file:``): no browser, no network (nbconvert's ``webpdf`` needs a Chromium
 download; see ``docs/investor-roi.md``).
 """
 
@@ -130,13 +131,25 @@ def notebook_html(nb: nbformat.NotebookNode, *, title: str, footer: str | None =
     )
 
 
+#: The only URL schemes the PDF reads (inline images, the bundled fonts).
+LOCAL_SCHEMES = frozenset({"data", "file"})
+
+
+def local_only():
+    """WeasyPrint's URL fetcher for ``data:`` and ``file:`` URLs only: making a PDF
+    never reaches the network (any other URL is refused and left out)."""
+    from weasyprint import URLFetcher
+
+    return URLFetcher(allowed_protocols=LOCAL_SCHEMES)
+
+
 def html_pdf(page: str, pdf_path: str | Path) -> Path:
-    """Write the PDF of an HTML string (WeasyPrint)."""
+    """Write the PDF of an HTML string (WeasyPrint, :func:`local_only` fetches)."""
     from weasyprint import HTML
 
     out = Path(pdf_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    HTML(string=page, base_url=str(out.parent)).write_pdf(str(out))
+    HTML(string=page, base_url=str(out.parent), url_fetcher=local_only()).write_pdf(str(out))
     return out
 
 

@@ -7,6 +7,11 @@ Each executed notebook is rendered twice with nbconvert (JupyterLab template):
 - **analyst** (``<name>.analyst.html``): the whole notebook with code and prompts, and
   under each result table the SQL that produced it (a collapsed block).
 
+Pages are self-contained: nbconvert's JupyterLab template is used without the scripts it
+loads from a CDN (require.js, MathJax, Mermaid, widgets; ``templates/nb_page.html.j2``),
+its CSS is inlined and charts are data: URIs, so a page opened from an e-mail attachment
+or offline makes no external request (:func:`external_references` finds any).
+
 Every page gets a banner at the top (:func:`page_banner`): links back to the run index,
 the other variant, and warnings (stale data, the notebook failed). The run index
 (``reports/<suite>/<as_of>/index.html``) lists the notebooks with status and duration;
@@ -29,6 +34,8 @@ from ..warehouse.sqltrace import SQL_BLOCK_CLASS
 from .manifest import iter_manifests
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: nbconvert's JupyterLab page without anything loaded from a network.
+PAGE_TEMPLATE = "nb_page.html.j2"
 READER_SUFFIX = ".html"
 ANALYST_SUFFIX = ".analyst.html"
 _BODY = re.compile(r"<body[^>]*>", re.IGNORECASE)
@@ -74,14 +81,20 @@ def strip_ansi(text: str) -> str:
 def _exporter(reader: bool):
     from nbconvert import HTMLExporter
 
+    # nbconvert's JupyterLab template without its CDN scripts (templates/nb_page.html.j2)
+    common = {
+        "template_name": "lab",
+        "template_file": PAGE_TEMPLATE,
+        "extra_template_paths": [str(TEMPLATES)],
+    }
     if reader:
         return HTMLExporter(
-            template_name="lab",
+            **common,
             exclude_input=True,
             exclude_input_prompt=True,
             exclude_output_prompt=True,
         )
-    return HTMLExporter(template_name="lab")
+    return HTMLExporter(**common)
 
 
 def reader_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -274,6 +287,83 @@ def render_reports_index(reports_dir: str | Path) -> Path:
     return path
 
 
+# -- self-contained pages ------------------------------------------------------------------
+
+#: Attributes that make a browser (or a mail client) fetch what they name.
+_FETCHING = {"src", "srcset", "poster", "background", "data", "action", "formaction",
+             "manifest", "xlink:href", "ping", "lowsrc", "dynsrc", "codebase", "cite"}  # fmt: skip
+_REMOTE = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:|//)", re.IGNORECASE)
+_LOCAL_SCHEMES = ("data:", "cid:", "mailto:", "javascript:", "about:", "#")
+_CSS_URL = re.compile(r"url\(\s*(['\"]?)(.*?)\1\s*\)", re.IGNORECASE | re.DOTALL)
+_CSS_IMPORT = re.compile(r"@import\s+(?:url\(\s*)?['\"]?([^'\"\s);]+)", re.IGNORECASE)
+
+
+def _remote(url: str) -> bool:
+    u = url.strip().lower()
+    return bool(_REMOTE.match(u)) and not u.startswith(_LOCAL_SCHEMES) and not u.startswith("file:")
+
+
+def external_references(page: str) -> list[str]:
+    """Everything in an HTML page (or e-mail body) that would be fetched from elsewhere:
+    ``src``/``srcset``/... of any element, ``href`` of ``<link>``, ``<base>`` and SVG
+    ``<use>``/``<image>``, CSS ``url(...)`` and ``@import`` in ``<style>`` and ``style``
+    attributes, and a ``<meta http-equiv=refresh>`` target. Links a reader clicks
+    (``<a href>``) are not fetches. An empty list means the page is self-contained.
+    """
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    def css(text: str) -> None:
+        for _, url in _CSS_URL.findall(text):
+            if _remote(url):
+                found.append(f"css url({url.strip()})")
+        for url in _CSS_IMPORT.findall(text):
+            if _remote(url) or not url.startswith(("data:", "#")):
+                found.append(f"css @import {url}")
+
+    class Parser(HTMLParser):
+        in_style = False
+
+        def handle_starttag(self, tag, attrs):
+            for name, value in attrs:
+                if value is None:
+                    continue
+                name = name.lower()
+                if name == "style":
+                    css(value)
+                elif name in _FETCHING or (
+                    name == "href" and tag in {"link", "base", "use", "image"}
+                ):
+                    urls = (
+                        [u.split()[0] for u in value.split(",") if u.strip()]
+                        if name == "srcset"
+                        else [value]
+                    )
+                    found.extend(f"<{tag} {name}={u}>" for u in urls if _remote(u))
+                elif tag == "meta" and name == "content" and "url=" in value.lower():
+                    target = value.lower().split("url=", 1)[1]
+                    if _remote(target):
+                        found.append(f"<meta refresh {target}>")
+            self.in_style = tag == "style"
+
+        def handle_startendtag(self, tag, attrs):
+            self.handle_starttag(tag, attrs)
+            self.in_style = False
+
+        def handle_endtag(self, tag):
+            self.in_style = False
+
+        def handle_data(self, data):
+            if self.in_style:
+                css(data)
+
+    p = Parser(convert_charrefs=True)
+    p.feed(page)
+    p.close()
+    return found
+
+
 def stale_message(data: Mapping[str, Any]) -> str | None:
     """The stale-data warning text of a run's ``data`` section, or None when fresh."""
     if not data.get("stale"):
@@ -320,6 +410,7 @@ def notebook_error(nb: nbformat.NotebookNode) -> dict[str, Any] | None:
 
 __all__: Sequence[str] = [
     "collect_runs",
+    "external_references",
     "inject_banner",
     "notebook_error",
     "page_banner",

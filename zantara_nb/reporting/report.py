@@ -516,6 +516,22 @@ def evaluate_alerts(rep: Report):
     return alerts.evaluate_alerts(rep.wh, notify=False, **kw)
 
 
+def data_quality(rep: Report):
+    """The data-quality section of a report: freshness, volume against earlier weeks,
+    unknown events and properties, plan violations, events without a person, duplicates,
+    quarantine, interrupted loads, clock skew (:mod:`zantara_nb.insights.data_quality`).
+
+    Thresholds: ``thresholds["data_quality"]`` of the parameters (e.g.
+    ``{stale_after_hours: 48}``) over the defaults.
+    """
+    from ..insights.data_quality import data_quality as compute
+
+    th = (rep.thresholds or {}).get("data_quality") or None
+    # the warehouse as a whole: the report's filters do not apply
+    dq = compute(rep.wh, thresholds=th, start=rep.start, end=rep.end, as_of=rep.as_of, tz=rep.tz)
+    return _html(dq.html())
+
+
 def top_categories(rep: Report, limit: int = 10):
     """Top query categories of the report period (:func:`zantara_nb.insights.queries.top_categories`)."""
     from ..insights import queries
