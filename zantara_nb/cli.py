@@ -311,7 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", action="append", help="recipient (repeatable; default: email.to)")
     p.add_argument("--save", metavar="FILE.eml", help="write the message to a file, do not send")
     p.set_defaults(func=cmd_email)
+
+    # added for gdpr (issue 15): gdpr export/delete/audit, retention apply/status
+    from .gdpr.cli import add_parser as _add_gdpr
+    from .retention_policy.cli import add_parser as _add_retention
+
+    _add_gdpr(sub, _add_warehouse)
+    _add_retention(sub, _add_warehouse)
     return parser
+
 
 
 def main(argv: Sequence[str] | None = None) -> int:

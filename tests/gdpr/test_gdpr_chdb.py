@@ -15,11 +15,21 @@ pytest.importorskip("chdb")
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from enginekit import copy_warehouse  # noqa: E402
 from gdprkit import build  # noqa: E402
 
 from zantara_nb.gdpr import delete_person, export_person, resolve, suppression  # noqa: E402
 from zantara_nb.warehouse import Warehouse  # noqa: E402
+
+TABLES = ("events", "quarantine", "identity_links", "person_distinct_ids", "persons")
+
+
+def copy_warehouse(src: Warehouse, dst: Warehouse) -> Warehouse:
+    """The warehouse tables of ``src`` (DuckDB, built by the real loader) into ``dst``."""
+    for table in TABLES:
+        data = src.con.execute(f"SELECT * FROM {table}").to_arrow_table()
+        if data.num_rows:
+            dst.engine.insert_arrow(table, data)
+    return dst
 
 
 def test_delete_round_trip_on_chdb(tmp_path):

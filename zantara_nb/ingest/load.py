@@ -58,6 +58,7 @@ from .normalize import (
     stage_sql,
 )
 from .readers import CHUNK_ROWS, FileHasher, Restart, file_digest, open_source
+from . import privacy_gate  # added for gdpr: suppression, consent, horizon, PII scrub
 from .summary import IngestError, LoadSummary
 from .validate import PlanCounts, patch_spec
 
@@ -225,7 +226,10 @@ def _staged(chunks: Iterable[pa.Table], scon, env, now: datetime, totals: _Total
 
     def work():
         chunk = next(it, None)
-        return None if chunk is None else _stage(scon, chunk, env, now, totals)
+        if chunk is None:
+            return None
+        # added for gdpr: the privacy gate on the staged chunk, still in the worker
+        return privacy_gate.after_stage(scon, _stage(scon, chunk, env, now, totals), totals)
 
     pool = ThreadPoolExecutor(1, thread_name_prefix="zantara-stage")
     try:
@@ -424,6 +428,7 @@ def _load_file(
     if format == "posthog-jsonl" and sn.kind == "json-document":
         layout = "jsonl"  # named JSON lines: read it as such (broken first lines included)
     con = wh.con
+    gate = privacy_gate.open_gate(wh, now)  # added for gdpr (before the load is recorded)
     load_id = con.execute(
         "INSERT INTO loads (path, format, started_at, status, message) "
         "VALUES (?, ?, ?, 'running', ?) RETURNING load_id",
@@ -459,6 +464,7 @@ def _load_file(
     try:
         for slow in (False, True):
             totals = _Totals(threads)
+            totals.gate = gate.fresh()  # added for gdpr
             source = open_source(sn, layout, slow=slow, con=scon, chunk_rows=chunk_rows)
             try:
                 env = envelope(
@@ -502,6 +508,7 @@ def _load_file(
         # the load completes in one transaction: the last rows, its record, persons
         with tx:
             _flush(con, totals, final=True)
+            privacy_gate.finish(wh, totals, s)  # added for gdpr: counts and consent
             _finish_load(con, load_id, s, *digest)
             _crash_point("finish")
             if s.identity_links:

@@ -57,6 +57,15 @@ class LoadSummary:
     identity_links: int = 0
     status: str = "ok"
     message: str = ""
+    # -- added for gdpr (issue 15): rows dropped at the door, personal data scrubbed --
+    suppressed: int = 0
+    """Rows of persons erased under GDPR (on the suppression list): not loaded."""
+    consent_declined: int = 0
+    """Events of persons who declined analytics consent: only counted per day."""
+    expired: int = 0
+    """Events older than the retention cut-off: not loaded (they would be deleted)."""
+    pii_scrubbed: dict[str, int] = field(default_factory=dict)
+    """Personal data replaced in free-text values, by kind (email, phone, ip, nik, ...)."""
 
     @property
     def quarantined_total(self) -> int:
@@ -70,7 +79,14 @@ class LoadSummary:
     @property
     def adds_up(self) -> bool:
         """Every row read is loaded, a duplicate, or quarantined."""
-        return self.rows_read == self.loaded + self.duplicates + self.quarantined_total
+        return self.rows_read == (
+            self.loaded
+            + self.duplicates
+            + self.quarantined_total
+            + self.suppressed
+            + self.consent_declined
+            + self.expired
+        )
 
     def _lines(self) -> list[tuple[str, str]]:
         rate = (
@@ -119,6 +135,21 @@ class LoadSummary:
             )
         if self.identity_links:
             rows.append(("identity links", f"{self.identity_links:,} new"))
+        if self.suppressed:
+            rows.append(
+                ("suppressed", f"{self.suppressed:,} rows of erased persons (GDPR), not loaded")
+            )
+        if self.consent_declined:
+            rows.append(
+                (
+                    "no consent",
+                    f"{self.consent_declined:,} events without analytics consent, counted only",
+                )
+            )
+        if self.expired:
+            rows.append(("expired", f"{self.expired:,} events older than the retention cut-off"))
+        if self.pii_scrubbed:
+            rows.append(("scrubbed", f"personal data in free text: {_top(self.pii_scrubbed)}"))
         rows.append(("time", f"{self.seconds:.1f} s" + (f" ({rate})" if rate else "")))
         return rows
 

@@ -310,6 +310,51 @@ class ClickHouseEngine(Engine):
         """Merge a table's parts now (ReplacingMergeTree drops repeated keys)."""
         self._command(f"OPTIMIZE TABLE {self.dialect.ident(table)} FINAL")
 
+    # -- added for gdpr --
+
+    #: No multi-statement transactions on MergeTree tables: the GDPR delete records the
+    #: suppression first and deletes table by table, so a run cut short is finished by
+    #: running it again (every step is idempotent).
+    transactional = False
+
+    def table_columns(self) -> dict[str, list[str]]:
+        rows = self.rows(
+            "SELECT table, name FROM system.columns WHERE database = currentDatabase() "
+            "AND NOT startsWith(table, '_') ORDER BY table, position"
+        )
+        out: dict[str, list[str]] = {}
+        for table, column in rows:
+            out.setdefault(str(table), []).append(str(column))
+        return out
+
+    def create_table(
+        self, name: str, columns: list[tuple[str, str]], order_by: list[str] | None = None
+    ) -> None:
+        """A ``MergeTree`` table; every column Nullable except those of the sorting key."""
+        types = dict(clickhouse_schema._TYPE, DATE="Date", TIMESTAMPTZ=clickhouse_schema.TS)
+        types["JSON"] = "String"
+        key = list(order_by or [])
+        cols = ", ".join(
+            f"{self.dialect.ident(c)} "
+            + (types[t.upper()] if c in key else f"Nullable({types[t.upper()]})")
+            for c, t in columns
+        )
+        order = ", ".join(self.dialect.ident(c) for c in key) or "tuple()"
+        self._command(
+            f"CREATE TABLE IF NOT EXISTS {self.dialect.ident(name)} ({cols}) "
+            f"ENGINE = MergeTree ORDER BY ({order})"
+        )
+
+    def delete_where(self, table: str, predicate: str) -> int:
+        """A lightweight ``DELETE`` (rows hidden at once, removed at the next merge;
+        ``lightweight_deletes_sync = 2`` waits for it), counted first."""
+        t = self.dialect.ident(table)
+        n = int(self.rows(f"SELECT count() FROM {t} WHERE {predicate}")[0][0])
+        if n:
+            self._command(f"DELETE FROM {t} WHERE {predicate}")
+        return n
+
+
 
 class ClickHouseConnection:
     """``wh.con`` on ClickHouse: ``execute``, ``register``/``unregister`` (temporary

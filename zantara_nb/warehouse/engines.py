@@ -66,6 +66,45 @@ class Engine(ABC):
         """Where this engine's data is, for messages and ``repr``."""
         return f"{self.name}:{self.path or ':memory:'}"
 
+    # -- added for gdpr --
+    # Primitives for the GDPR rights and the retention policy (zantara_nb.gdpr,
+    # zantara_nb.retention_policy): find every table, create small tables, delete rows.
+    # The defaults are portable SQL; an engine without multi-statement transactions
+    # (ClickHouse) says so with ``transactional = False`` and overrides the rest.
+
+    #: Several statements can be made one unit with BEGIN / COMMIT / ROLLBACK.
+    transactional: bool = True
+
+    def table_columns(self) -> dict[str, list[str]]:
+        """Every table of the warehouse (this database only) and its column names."""
+        rows = self.rows(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_catalog = current_database() AND table_schema = current_schema() "
+            "ORDER BY table_name, ordinal_position"
+        )
+        out: dict[str, list[str]] = {}
+        for table, column in rows:
+            out.setdefault(str(table), []).append(str(column))
+        return out
+
+    def create_table(
+        self, name: str, columns: list[tuple[str, str]], order_by: list[str] | None = None
+    ) -> None:
+        """``CREATE TABLE IF NOT EXISTS`` with portable column types (VARCHAR, BIGINT,
+        INTEGER, DOUBLE, BOOLEAN, DATE, TIMESTAMPTZ, JSON); ``order_by`` is the sorting
+        key where the engine has one."""
+        cols = ", ".join(f"{self.dialect.ident(c)} {t}" for c, t in columns)
+        self.execute(f"CREATE TABLE IF NOT EXISTS {self.dialect.ident(name)} ({cols})")
+
+    def delete_where(self, table: str, predicate: str) -> int:
+        """Delete the rows of ``table`` where ``predicate`` holds; returns how many."""
+        t = self.dialect.ident(table)
+        n = int(self.rows(f"SELECT count(*) FROM {t} WHERE {predicate}")[0][0])
+        if n:
+            self.execute(f"DELETE FROM {t} WHERE {predicate}")
+        return n
+
+
 
 EngineFactory = Callable[..., Engine]
 _ENGINES: dict[str, EngineFactory] = {}

@@ -306,3 +306,9 @@ class Dialect:
         """Written between ``name AS`` and a CTE's body: compute it once (True) or inline it
         into each use (False). A hint only: '' where the engine has none (it then decides)."""
         return ""
+
+    # -- added for gdpr --
+
+    def contains(self, haystack: str, needle: str) -> str:
+        """SQL: true when text ``haystack`` holds text ``needle`` (two SQL expressions)."""
+        return f"strpos({haystack}, {needle}) > 0"

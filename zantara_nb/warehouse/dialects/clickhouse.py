@@ -281,3 +281,8 @@ class ClickHouseDialect(Dialect):
 
     def asof_join(self) -> str:
         return "ASOF JOIN"
+
+    # -- added for gdpr --
+
+    def contains(self, haystack: str, needle: str) -> str:
+        return f"position({haystack}, {needle}) > 0"
