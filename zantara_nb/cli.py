@@ -321,7 +321,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:2] == ["ingest", "posthog"] and not Path("posthog").exists():
@@ -330,7 +329,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return posthog_cli(args_list[2:])
     parser = build_parser()
     args = parser.parse_args(args_list)
-    return int(args.func(args) or 0)
+    from .config import SettingError
+    from .warehouse.locking import WarehouseBusy
+
+    try:
+        return int(args.func(args) or 0)
+    except SettingError as exc:  # a bad setting: one line naming it, never a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except WarehouseBusy as exc:  # others held the warehouse past the timeout
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -134,6 +134,16 @@ def _first_object_keys(text: str) -> list[str]:
     return _KEY_RE.findall(text[start:])
 
 
+def _looks_binary(head: bytes) -> bool:
+    """NUL bytes make a file binary (or UTF-16 text) unless they are a few stray bytes in
+    text: a NUL in an otherwise good JSON-lines or CSV file only spoils its line, which
+    is quarantined like any other bad line."""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 byte order marks
+        return True
+    nul = head.count(b"\x00")
+    return nul > 0 and nul * 100 > len(head)  # more than 1% of the first bytes
+
+
 def sniff(path: str | Path) -> Sniff:
     """Look at the start of ``path`` (raises :class:`IngestError` if it cannot be read)."""
     p = Path(path)
@@ -149,7 +159,7 @@ def sniff(path: str | Path) -> Sniff:
     bom = head.startswith(b"\xef\xbb\xbf")
     if bom:
         head = head[3:]
-    if b"\x00" in head[:4096]:
+    if _looks_binary(head[:4096]):
         raise IngestError(
             f"{p}: binary content (not JSON, CSV or Parquet; UTF-16 text is not supported)"
         )

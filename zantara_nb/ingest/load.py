@@ -49,6 +49,7 @@ import pyarrow.compute as pc
 
 from ..warehouse import tracking_plan as tp
 from ..warehouse.recovery import undo_load
+from . import privacy_gate  # added for gdpr: suppression, consent, horizon, PII scrub
 from .detect import detect
 from .normalize import (
     envelope,
@@ -58,7 +59,6 @@ from .normalize import (
     stage_sql,
 )
 from .readers import CHUNK_ROWS, FileHasher, Restart, file_digest, open_source
-from . import privacy_gate  # added for gdpr: suppression, consent, horizon, PII scrub
 from .summary import IngestError, LoadSummary
 from .validate import PlanCounts, patch_spec
 
@@ -117,6 +117,7 @@ class _Totals:
         self.quarantined: Counter = Counter()
         self.naive = 0
         self.links = 0
+        self.blank = 0  # blank lines (JSON lines: dropped by the stage; CSV: by the reader)
         self.plan = PlanCounts()
         self.patches: dict = {}
         self.pending: pa.Table = pa.table({"uuid": pa.array([], pa.string())})
@@ -166,6 +167,7 @@ def _stage(con, chunk, env, now: datetime, totals: _Totals) -> tuple[pa.Table, l
         if known:
             con.register("_zn_patch", patch_table(list(known.values())))
         stage = _arrow(con, stage_sql(env, now, patched=bool(known)))
+        totals.blank += chunk.num_rows - stage.num_rows  # the stage drops blank lines only
         con.register("_zn_stage", stage)
         groups = con.execute(_AGGREGATE).fetchall()
         new = _new_patches(groups, known)
@@ -389,7 +391,7 @@ def _finish_load(con, load_id: int, s: LoadSummary, sha: str | None, nbytes: int
         UPDATE loads SET file_sha256 = ?, file_bytes = ?, finished_at = ?, rows_read = ?,
             loaded = ?, duplicates = ?, quarantined = ?, naive_timestamps = ?,
             unknown_events = ?, unknown_properties = ?, redacted_properties = ?,
-            status = ?, message = ?
+            status = ?, message = ?, blank_lines = ?
         WHERE load_id = ?
         """,
         [
@@ -406,6 +408,7 @@ def _finish_load(con, load_id: int, s: LoadSummary, sha: str | None, nbytes: int
             s.redacted_properties,
             s.status,
             s.message,
+            s.blank_lines,
             load_id,
         ],
     )
@@ -502,6 +505,7 @@ def _load_file(
         s.redacted_properties = totals.plan.redacted
         s.long_values = dict(totals.plan.long_values.most_common())
         s.identity_links = totals.links
+        s.blank_lines = totals.blank + source.skipped["blank"]
         s.status, s.message = _status(totals)
         s.seconds = time.perf_counter() - t0
         digest = hasher.result()

@@ -94,6 +94,9 @@ class Source:
     columns: list[str] = field(default_factory=list)
     arrow_types: list[pa.DataType] = field(default_factory=list)
     chunks: Iterator[pa.Table] = field(default_factory=lambda: iter(()))
+    #: Blank lines the reader skipped itself (CSV); blank JSON lines reach the loader,
+    #: which counts them (``LoadSummary.blank_lines``).
+    skipped: dict[str, int] = field(default_factory=lambda: {"blank": 0})
 
     def close(self) -> None:
         """Stop reading (closes the chunk generator and the file it holds)."""
@@ -337,7 +340,7 @@ def _csv_fast(sn: Sniff) -> Iterator[pa.RecordBatch]:
         raise IngestError(f"{sn.path}: cannot read: {exc}") from exc
 
 
-def _csv_slow(sn: Sniff) -> Iterator[pa.RecordBatch]:
+def _csv_slow(sn: Sniff, skipped: dict[str, int] | None = None) -> Iterator[pa.RecordBatch]:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     text = io.TextIOWrapper(
         _binary_stream(sn.path, sn.gzip), encoding="utf-8-sig", errors="replace", newline=""
@@ -355,6 +358,8 @@ def _csv_slow(sn: Sniff) -> Iterator[pa.RecordBatch]:
                 header_done = True
                 continue
             if not row or (len(row) == 1 and not row[0].strip()):
+                if skipped is not None:
+                    skipped["blank"] += 1
                 continue
             if len(row) == ncols:
                 cols[0].append(start)
@@ -437,12 +442,14 @@ def open_source(
         gen = _jsonl_slow(path, sn.gzip) if slow else _jsonl_fast(path, sn.gzip)
         return Source(path, layout, chunks=_rechunk(gen, chunk_rows))
     if layout == "csv":
-        gen = _csv_slow(sn) if slow else _csv_fast(sn)
+        skipped = {"blank": 0}
+        gen = _csv_slow(sn, skipped) if slow else _csv_fast(sn)
         return Source(
             path,
             layout,
             list(sn.columns),
             [pa.string()] * len(sn.columns),
             _rechunk(gen, chunk_rows),
+            skipped,
         )
     raise ValueError(f"unknown layout {layout!r}")

@@ -36,7 +36,8 @@ def _top(counts: dict[str, int], n: int = 8) -> str:
 
 @dataclass
 class LoadSummary:
-    """Counts for one file. ``rows_read == loaded + duplicates + sum(quarantined)``."""
+    """Counts for one file. ``rows_read == loaded + duplicates + sum(quarantined)``;
+    ``lines_read == rows_read + blank_lines``."""
 
     path: str
     format: str
@@ -55,6 +56,8 @@ class LoadSummary:
     long_values: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     identity_links: int = 0
+    #: Blank lines (JSON lines, CSV): skipped, counted; ``lines_read`` includes them.
+    blank_lines: int = 0
     status: str = "ok"
     message: str = ""
     # -- added for gdpr (issue 15): rows dropped at the door, personal data scrubbed --
@@ -70,6 +73,12 @@ class LoadSummary:
     @property
     def quarantined_total(self) -> int:
         return sum(self.quarantined.values())
+
+    @property
+    def lines_read(self) -> int:
+        """Rows read plus blank lines: loaded + duplicates + quarantined + blank (+ the
+        rows held back at the door, see :attr:`adds_up`)."""
+        return self.rows_read + self.blank_lines
 
     @property
     def nothing_read(self) -> bool:
@@ -106,6 +115,13 @@ class LoadSummary:
                 + (f": {_top(self.quarantined)}" if self.quarantined else ""),
             ),
         ]
+        if self.blank_lines:
+            rows.append(
+                (
+                    "blank lines",
+                    f"{self.blank_lines:,} (skipped; {self.lines_read:,} lines read in all)",
+                )
+            )
         if self.naive_timestamps:
             rows.append(
                 ("naive timestamps", f"{self.naive_timestamps:,} (no offset, taken as UTC)")

@@ -431,14 +431,25 @@ def run_suite(
         return RunResult(EXIT_UNUSABLE, str(exc))
     root = Path(reports_dir or suite.reports_dir or "reports")
     suite_dir = root / suite.name
+    from ..warehouse.connection import held_for_run
+    from ..warehouse.locking import WarehouseBusy
+
     try:
-        with suite_lock(suite_dir, suite.name):
+        # the warehouse is held for reading through the run: one state of the data
+        with (
+            suite_lock(suite_dir, suite.name),
+            held_for_run(warehouse or suite.warehouse, purpose=f"{suite.name} report run"),
+        ):
             return _run_locked(
                 suite, day, selected, root, suite_dir, send_email, warehouse, progress, say
             )
     except RunLocked as exc:
         say(f"error: {exc}")
         return RunResult(EXIT_LOCKED, str(exc))
+    except (WarehouseBusy, config.SettingError) as exc:  # a load held it too long; a bad setting
+        say(f"error: {exc}")
+        _maybe_failure_email(suite, helper_params(suite), None, str(exc), send_email, say)
+        return RunResult(EXIT_UNUSABLE, str(exc))
 
 
 def _headless_matplotlib() -> None:

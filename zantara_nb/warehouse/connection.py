@@ -168,3 +168,39 @@ class Warehouse:
         from .identity import stitch
 
         return stitch(self)
+
+
+@contextmanager
+def held_for_run(address: str | os.PathLike | None, *, purpose: str) -> Iterator[None]:
+    """Hold a warehouse for reading through a whole report run.
+
+    Every number of the run then comes from one state of the data: a load that starts
+    meanwhile waits for the run to end (up to ``$ZANTARA_LOCK_TIMEOUT``, saying who
+    holds it), and a run that starts during a load waits for the load. The run's
+    notebook kernels, started inside the block, read without queueing behind such a
+    writer. A missing warehouse is not held (the run reports it itself).
+    """
+    from .locking import WarehouseBusy, run_holds
+
+    wh = hold = None
+    try:
+        wh = Warehouse(address, read_only=True)
+        hold = wh.engine.hold("read", purpose=purpose)
+        hold.__enter__()
+    except (WarehouseBusy, config.SettingError):
+        if wh is not None:
+            wh.close()
+        raise
+    except Exception:  # noqa: BLE001 - missing or unusable: the run's own checks say why
+        if wh is not None:
+            wh.close()
+        wh = hold = None
+    if wh is None or hold is None:
+        yield
+        return
+    try:
+        with run_holds(wh.path or ":memory:"):
+            yield
+    finally:
+        hold.__exit__(None, None, None)
+        wh.close()

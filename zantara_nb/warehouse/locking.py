@@ -131,8 +131,10 @@ def _alive(pid: int) -> bool:
 def _command() -> str:
     argv = list(sys.argv) or ["python"]
     exe = Path(argv[0]).name
-    if exe in {"ipykernel_launcher.py", "-c", ""} or "ipykernel" in " ".join(argv[:3]):
+    if "ipykernel" in argv[0] or "ipykernel" in " ".join(argv[1:3]):
         text = "a Jupyter kernel"
+    elif exe in {"-c", ""}:
+        text = f"python {exe or '(interactive)'}".strip()
     else:
         text = " ".join([exe, *argv[1:]])
     return text if len(text) <= 120 else text[:117] + "..."
@@ -315,7 +317,7 @@ class FileLock:
         want = "write" if mode == WRITE else "read"
         return (
             f"warehouse {self.target} is busy: {who}; gave up waiting to {want} after "
-            f"{waited:.0f} s (the limit is {timeout:g} s: set {TIMEOUT_ENV} to wait longer)"
+            f"{waited:.1f} s (the limit is {timeout:g} s: set {TIMEOUT_ENV} to wait longer)"
         )
 
     def describe_holders(self) -> str:
@@ -365,22 +367,12 @@ def _to_stderr(message: str) -> None:
 
 
 @contextlib.contextmanager
-def run_hold(target: str | os.PathLike, *, purpose: str = "report run"):
-    """Hold a warehouse file for reading for a whole report run; its kernels (started
-    inside the block) read it without queueing behind a waiting writer.
-
-    A writer that starts meanwhile waits for the run to finish (up to its timeout);
-    a run that starts while a writer works waits for it. Files that do not exist yet
-    are not held (the run reports the missing warehouse itself).
-    """
-    path = Path(target)
-    if not path.exists():
-        yield
-        return
-    lock = FileLock(path)
-    held = lock.acquire(READ, purpose=purpose)
+def run_holds(target: str | os.PathLike):
+    """Tell the processes started inside the block (a run's notebook kernels) that this
+    process holds ``target`` for reading for them: they read it without queueing behind
+    a writer that waits for the run (it would wait for them in turn)."""
     before = os.environ.get(RUN_HOLD_ENV)
-    os.environ[RUN_HOLD_ENV] = os.pathsep.join(p for p in (before, str(path.resolve())) if p)
+    os.environ[RUN_HOLD_ENV] = os.pathsep.join(p for p in (before, os.path.realpath(target)) if p)
     try:
         yield
     finally:
@@ -388,5 +380,3 @@ def run_hold(target: str | os.PathLike, *, purpose: str = "report run"):
             os.environ.pop(RUN_HOLD_ENV, None)
         else:
             os.environ[RUN_HOLD_ENV] = before
-        held.release()
-        lock.close()

@@ -22,11 +22,13 @@ def undo_load(con, load_id: int) -> int:
     quarantine rows) in one transaction; returns the number of events removed."""
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(
-            "DELETE FROM identity_links WHERE uuid IN (SELECT uuid FROM events WHERE load_id = ?)",
-            [load_id],
-        )
         n = con.execute("DELETE FROM events WHERE load_id = ?", [load_id]).fetchall()[0][0]
+        # the load's links, and those of rows it had not appended yet (events wait for a
+        # whole row group, their links do not): every link has its event otherwise
+        con.execute(
+            "DELETE FROM identity_links l WHERE NOT EXISTS "
+            "(SELECT 1 FROM events e WHERE e.uuid = l.uuid)"
+        )
         con.execute("DELETE FROM quarantine WHERE load_id = ?", [load_id])
         con.execute("COMMIT")
     except BaseException:
