@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--page-size", type=int, default=50_000)
-    ap.add_argument("--commit-rows", type=int, default=500_000, help="rows per load")
+    ap.add_argument("--commit-rows", type=int, default=1_000_000, help="rows per load")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:

@@ -85,7 +85,7 @@ class PullConfig:
     page_size: int = MAX_ROWS
     overlap: timedelta = timedelta(hours=2)
     slice: timedelta = timedelta(days=1)
-    commit_rows: int = 500_000
+    commit_rows: int = 1_000_000
     timeout: float = 120.0
     limits: Limits = field(default_factory=Limits)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
