@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -383,7 +384,8 @@ def test_posthog_persons_beside_ours_and_status(ph):
     assert "disagree on 2 (50.0%)" in lines and "complete to 2026-11-05" in lines
 
 
-def test_secret_never_written_anywhere(ph, tmp_path, capsys):
+def test_secret_never_written_anywhere(ph, tmp_path, capsys, caplog):
+    caplog.set_level(logging.DEBUG)
     seed(ph, 30)
     db = tmp_path / "w.duckdb"
     spool = tmp_path / "spool"
@@ -394,6 +396,8 @@ def test_secret_never_written_anywhere(ph, tmp_path, capsys):
         for table in ("loads", "posthog_cursors", "quarantine", "events"):
             text += wh.sql(f"SELECT * FROM {table}").to_csv()
     assert ph.key not in text
+    out = capsys.readouterr()
+    assert ph.key not in out.out + out.err + caplog.text
     for f in tmp_path.rglob("*"):
         if f.is_file():
             assert ph.key.encode() not in f.read_bytes(), f
