@@ -455,3 +455,6 @@ def test_progress_bar_and_until_needs_since(ph, capsys):
     assert f"PostHog {ph.project_id}" in err and "100%" in err and "120 rows" in err
     with pytest.raises(ValueError, match="--until needs --since"):
         pull(wh, cfg(ph), until="2026-11-03", now=NOW)
+    for _ in range(2):  # refused before any state is kept: the same answer again
+        with pytest.raises(ValueError, match="nothing to pull"):
+            pull(wh, cfg(ph), since="2026-11-03", until="2026-11-02", now=NOW)

@@ -303,13 +303,15 @@ def pull(
                 )
             else:
                 run_from, run_until = parse_ts(cur.done_until) - cfg.overlap, now
+            if run_until <= run_from:
+                raise ValueError(
+                    f"nothing to pull: until {ts_text(run_until)} is not after "
+                    f"since {ts_text(run_from)}"
+                )
             after = None
             cur.run_from, cur.run_until = ts_text(run_from), ts_text(run_until)
             cur.cursor_ts, cur.cursor_uuid = None, None
             write_cursor(wh, cur)
-    if run_until <= run_from:
-        raise ValueError(f"nothing to pull: until {run_until} is not after since {run_from}")
-
     res = PullResult(stream, run_from, run_until, resumed=resumed)
     folder = Path(tempfile.mkdtemp(prefix="zantara-posthog-", dir=spool_dir))
     spool = _Spool(folder)
