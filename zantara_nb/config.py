@@ -38,6 +38,64 @@ class SettingError(ValueError):
     """
 
 
+def closest(name: str, candidates, n: int = 3) -> list[str]:
+    """The names among ``candidates`` closest to ``name`` (difflib, case-insensitive)."""
+    import difflib
+
+    by_lower: dict[str, str] = {}
+    for c in candidates:
+        by_lower.setdefault(str(c).lower(), str(c))
+    hits = difflib.get_close_matches(str(name).lower(), list(by_lower), n=n, cutoff=0.6)
+    return [by_lower[h] for h in hits]
+
+
+def did_you_mean(name: str, candidates, n: int = 3) -> str:
+    """``" (did you mean: a, b?)"`` for the closest candidates, or ``""``."""
+    hits = closest(name, candidates, n)
+    return f" (did you mean: {', '.join(hits)}?)" if hits else ""
+
+
+_ZONES: set[str] | None = None
+
+
+def time_zones() -> set[str]:
+    """The IANA time zone names this machine knows."""
+    global _ZONES
+    if _ZONES is None:
+        import zoneinfo
+
+        _ZONES = set(zoneinfo.available_timezones())
+    return _ZONES
+
+
+def is_time_zone(name: object) -> bool:
+    """True when ``name`` is a time zone :class:`zoneinfo.ZoneInfo` can load."""
+    import zoneinfo
+
+    if not isinstance(name, str) or not name.strip():
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def check_time_zone(name: object, setting: str) -> str:
+    """``name`` if it is a time zone, else a :class:`SettingError` naming ``setting`` and
+    the closest known zones."""
+    if is_time_zone(name):
+        return str(name)
+    return _bad_zone(name, setting)
+
+
+def _bad_zone(name: object, setting: str):
+    hint = did_you_mean(str(name), time_zones())
+    raise SettingError(
+        f"{setting}: unknown time zone {name!r}{hint}; use an IANA name such as Asia/Jakarta"
+    )
+
+
 def warehouse_path(explicit: str | os.PathLike | None = None) -> Path:
     """The warehouse file: an explicit path, else ``$ZANTARA_WAREHOUSE``, else the default."""
     if explicit:

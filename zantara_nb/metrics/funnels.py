@@ -135,7 +135,14 @@ from typing_extensions import Unpack
 from ..display import charts
 from ..display.formatting import MISSING, fmt_duration, fmt_int, fmt_pct, is_missing
 from ..warehouse import privacy
-from ..warehouse.scope import DateLike, Scope, is_person_key, predicate_sql, resolve
+from ..warehouse.scope import (
+    DateLike,
+    Scope,
+    check_events,
+    is_person_key,
+    predicate_sql,
+    resolve,
+)
 from ..warehouse.sqltrace import records_sql
 from .results import MetricResult, format_frame, header_html
 from .stats import wilson
@@ -819,6 +826,8 @@ def funnel(
         if isinstance(spec_or_steps, FunnelSpec)
         else FunnelSpec(steps=list(spec_or_steps))
     )
+    # a step naming an event the warehouse has never seen warns (UnknownNameWarning)
+    check_events(wh, [n for st in spec.steps for n, _ in st.alternatives()], "funnel step")
     new_order = spec.order if order is None else _norm_order(order)
     mode = spec.exclusion_mode if exclusion_mode is None else exclusion_mode
     spec = FunnelSpec(

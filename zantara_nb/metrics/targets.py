@@ -32,7 +32,12 @@ def load_targets(source: str | Path | dict | None = None) -> dict[str, Target]:
         raw = source.get("targets", source)
     else:
         path = Path(source) if source else DEFAULT_TARGETS
+        if source and not path.is_file():
+            # a named file that is not there: refused, not read as "no targets"
+            raise config.SettingError(f"targets: {path}: no such file")
         raw = config.load_parameters(path).get("targets", {}) if path.exists() else {}
+        if not isinstance(raw, dict):
+            raise config.SettingError(f"targets: {path}: 'targets' must be a mapping")
     out = {}
     for key, spec in raw.items():
         if isinstance(spec, dict):

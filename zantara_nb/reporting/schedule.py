@@ -70,8 +70,10 @@ class Job:
 
     def __post_init__(self) -> None:
         if not croniter.is_valid(self.cron):
-            raise ValueError(f"{self.params_path}: schedule.cron {self.cron!r} is not valid")
-        ZoneInfo(self.tz)  # raises for an unknown zone
+            raise config.SettingError(
+                f"{self.params_path}: schedule.cron {self.cron!r} is not valid"
+            )
+        config.check_time_zone(self.tz, f"{self.params_path}: schedule.timezone")
 
     @property
     def zone(self) -> ZoneInfo:

@@ -209,6 +209,20 @@ def _resolve_files(params: dict[str, Any], base: Path) -> dict[str, Any]:
     return out
 
 
+def _check_parameters(path: Path, where: str, values: dict[str, Any]) -> None:
+    """Refuse, before anything runs, settings the notebooks would trip over later: a
+    ``targets`` file that is not there, a filter with an unknown operator."""
+    from ..warehouse.scope import check_filters
+
+    t = values.get("targets")
+    if isinstance(t, str) and t and not Path(t).is_file():
+        raise SuiteError(f"{path}: {where}: targets: {t}: no such file")
+    try:
+        check_filters(values.get("filters"))
+    except ValueError as exc:
+        raise SuiteError(f"{path}: {where}: {exc}") from None
+
+
 def load_suite(path: str | Path) -> Suite:
     """Read and check a parameters file; notebook paths are resolved and must exist."""
     path = Path(path)
@@ -227,9 +241,9 @@ def load_suite(path: str | Path) -> Suite:
         raise SuiteError(f"{path}: period {period!r}: use week or month")
     tz = str(raw.get("timezone") or config.default_timezone())
     try:
-        ZoneInfo(tz)
-    except Exception as exc:
-        raise SuiteError(f"{path}: unknown timezone {tz!r}") from exc
+        config.check_time_zone(tz, f"{path}: timezone")
+    except config.SettingError as exc:
+        raise SuiteError(str(exc)) from None
     nb_dir = raw.get("notebooks_dir")
     nb_dir = (base / nb_dir) if nb_dir else _default_notebooks_dir(base)
     per_nb = raw.get("notebook_parameters") or {}
@@ -262,6 +276,10 @@ def load_suite(path: str | Path) -> Suite:
     notebooks = [
         NotebookSpec(nb.name, nb.path, _resolve_files(nb.parameters, base)) for nb in notebooks
     ]
+    for where, values in [("parameters", common)] + [
+        (f"notebook {nb.name}", nb.parameters) for nb in notebooks
+    ]:
+        _check_parameters(path, where, values)
     stale = raw.get("stale_after_hours", 36)
     email = raw.get("email") or {}
     schedule = raw.get("schedule") or {}

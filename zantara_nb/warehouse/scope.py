@@ -34,12 +34,15 @@ from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from .. import config
+from . import tracking_plan
 from .dialects import Dialect, DuckDBDialect
 from .tracking_plan import TYPED_COLUMNS
 
 PERSON_FILTER_KEYS = ("plan", "country", "user_type", "language", "timezone")
 EVENT_COLUMNS = {c.name for c in TYPED_COLUMNS} | {"event", "session_id", "distinct_id"}
-_OPS = {"=", "==", "!=", "<>", ">", ">=", "<", "<=", "in", "not in"}
+#: Filter operators: ``{"plan": ("!=", "free")}``, ``{"query_length": (">=", 100)}``.
+OPERATORS = ("=", "==", "!=", "<>", ">", ">=", "<", "<=", "in", "not in")
+_OPS = set(OPERATORS)
 _IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 #: The dialect of a scope built without a warehouse (tests, helpers): the default engine's.
 DEFAULT_DIALECT: Dialect = DuckDBDialect()
@@ -265,14 +268,66 @@ def is_person_key(key: str) -> bool:
     return key.startswith("person:") or (key in PERSON_FILTER_KEYS)
 
 
+class UnknownNameWarning(UserWarning):
+    """A name the warehouse has never seen: an event, a property, a time zone.
+
+    The call still returns its (empty) result; the message names the closest names
+    that exist (an analyst's typo, e.g. ``contry`` for ``country``).
+    """
+
+
+def filter_spec(key: str, spec: Any) -> Any:
+    """One filter's spec in its canonical form: a value, a list, or ``(op, value)``.
+
+    A one-key mapping ``{op: value}`` (how a YAML parameters file writes a tuple) becomes
+    ``(op, value)``. An operator that is not one of :data:`OPERATORS` raises
+    ``ValueError`` naming the filter: it would otherwise compare with the text of the
+    tuple and match nothing.
+    """
+    if isinstance(spec, dict):
+        if len(spec) != 1:
+            raise ValueError(
+                f"filter {key!r}: {spec!r}: give one operator and its value, e.g. {{'>=': 7}}"
+            )
+        ((op, value),) = spec.items()
+        spec = (op, value)
+    if isinstance(spec, tuple):
+        if len(spec) != 2 or str(spec[0]).lower() not in _OPS:
+            op = spec[0] if spec else None
+            raise ValueError(
+                f"filter {key!r}: unknown operator {op!r} in {spec!r} (use one of "
+                f"{', '.join(OPERATORS)}; a list for any of several values)"
+            )
+        op, value = str(spec[0]).lower(), spec[1]
+        if op in {"in", "not in"} and not isinstance(value, list | tuple | set | frozenset):
+            raise ValueError(f"filter {key!r}: {op!r} needs a list of values, got {value!r}")
+        return (op, tuple(value) if op in {"in", "not in"} else value)
+    return spec
+
+
+def check_filters(filters: Any) -> None:
+    """Refuse filters that cannot work (see :func:`filter_spec`), naming the culprit."""
+    if filters is None:
+        return
+    if not isinstance(filters, dict):
+        raise ValueError(f"filters: {filters!r}: use a mapping of property -> value")
+    for key, spec in filters.items():
+        where, _, name = str(key).rpartition(":")
+        if where not in {"", "event", "person"} or not _IDENT.match(name):
+            raise ValueError(f"filter {key!r}: not a property name")
+        filter_spec(str(key), spec)
+
+
 def predicate_sql(col: str, spec: Any, dialect: Dialect = DEFAULT_DIALECT) -> str:
-    """SQL predicate for one filter ``spec`` (value, list, or ``(op, value)``) on ``col``."""
+    """SQL predicate for one filter ``spec`` (value, list, ``(op, value)`` or ``{op: value}``)
+    on ``col``; an unknown operator raises ``ValueError``."""
     d = dialect
     text = d.as_text(col)
+    spec = filter_spec(col, spec)
     if isinstance(spec, list | set | frozenset):
         return f"{text} IN ({d.str_list(spec)})"
-    if isinstance(spec, tuple) and len(spec) == 2 and str(spec[0]).lower() in _OPS:
-        op, v = str(spec[0]).lower(), spec[1]
+    if isinstance(spec, tuple):
+        op, v = spec
         if op in {"in", "not in"}:
             return f"{text} {op.upper()} ({d.str_list(v)})"
         op = {"==": "=", "<>": "!="}.get(op, op)
@@ -335,15 +390,166 @@ def data_end(wh) -> datetime | None:
     return None if last is None else last + timedelta(microseconds=1)
 
 
+# ------------------------------------------------------------------------------------------
+# Names the warehouse has never seen (analysts' typos)
+# ------------------------------------------------------------------------------------------
+
+
+class _Vocabulary:
+    """The event names and property keys one warehouse has shown, kept on the warehouse
+    object. A name found once stays known; a name not found is looked up again only
+    after the data changed (new events or loads)."""
+
+    def __init__(self) -> None:
+        self.version: tuple | None = None
+        self.events: set[str] = set()
+        self.props: set[str] = set()
+        self.absent_props: dict[str, tuple] = {}
+
+
+def _vocabulary(wh) -> _Vocabulary | None:
+    if wh is None or not hasattr(wh, "engine"):
+        return None
+    v = getattr(wh, "_zn_vocabulary", None)
+    if v is None:
+        v = _Vocabulary()
+        try:
+            wh._zn_vocabulary = v
+        except AttributeError:
+            return None
+    return v
+
+
+def _rows(wh, sql: str) -> list[tuple]:
+    # through the engine: these lookups are not part of any result's SQL
+    return wh.engine.rows(sql)
+
+
+def _data_version(wh) -> tuple:
+    return tuple(
+        _rows(wh, "SELECT (SELECT count(*) FROM events), (SELECT max(load_id) FROM loads)")[0]
+    )
+
+
+def _warn(message: str) -> None:
+    """Warn at the caller's line outside this package (the analyst's cell)."""
+    import sys
+    import warnings
+
+    frame = sys._getframe(1)
+    package = __name__.split(".")[0] + "."
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(package):
+        frame = frame.f_back
+    if frame is None:
+        warnings.warn(message, UnknownNameWarning, stacklevel=3)
+        return
+    warnings.warn_explicit(
+        message,
+        UnknownNameWarning,
+        frame.f_code.co_filename,
+        frame.f_lineno,
+        module=frame.f_globals.get("__name__", "__main__"),
+        registry=frame.f_globals.setdefault("__warningregistry__", {}),
+    )
+
+
+def check_events(wh, names, what: str = "event") -> list[str]:
+    """Warn (:class:`UnknownNameWarning`) for each of ``names`` that no event in the
+    warehouse has, naming the closest names that exist; returns those names."""
+    v = _vocabulary(wh)
+    names = [str(n) for n in names if n is not None]
+    if v is None or not names:
+        return []
+    missing = [n for n in names if n not in v.events]
+    if missing:
+        version = _data_version(wh)
+        if version != v.version:
+            v.events = {r[0] for r in _rows(wh, "SELECT DISTINCT event FROM events")}
+            v.version = version
+        missing = [n for n in names if n not in v.events]
+    for n in dict.fromkeys(missing):
+        if n in tracking_plan.EVENTS:
+            hint = " (a tracking-plan event, none loaded yet)"
+        else:
+            hint = config.did_you_mean(n, v.events | set(tracking_plan.EVENTS))
+        _warn(
+            f"{what} {n!r}: the warehouse has no event of that name{hint}; "
+            "its part of the result is empty"
+        )
+    return missing
+
+
+def check_properties(
+    wh, keys, dialect: Dialect | None = None, *, breakdown: str | None = None
+) -> list[str]:
+    """Warn for each filter/breakdown key that no event carries (a JSON property never
+    seen, not a column or a person property), naming the closest keys; returns them."""
+    v = _vocabulary(wh)
+    if v is None:
+        return []
+    d = dialect or getattr(wh, "dialect", DEFAULT_DIALECT)
+    out = []
+    for key in dict.fromkeys(str(k) for k in keys if k):
+        where, _, name = key.rpartition(":")
+        if (
+            where == "person"
+            or name in EVENT_COLUMNS
+            or (where != "event" and name in PERSON_FILTER_KEYS)
+        ):
+            continue
+        if name in v.props:
+            continue
+        version = v.absent_props.get(name)
+        current = _data_version(wh)
+        if version is None or version != current:
+            found = _rows(
+                wh,
+                f"SELECT 1 FROM events WHERE {d.json_text('properties', name)} IS NOT NULL LIMIT 1",
+            )
+            if found:
+                v.props.add(name)
+                continue
+            v.absent_props[name] = current
+        candidates = set(v.props) | EVENT_COLUMNS | set(PERSON_FILTER_KEYS) | _plan_properties()
+        candidates.discard(name)
+        effect = "every row is under '(none)'" if key == breakdown else "the result is empty"
+        _warn(
+            f"property {key!r}: no event in the warehouse carries it"
+            f"{config.did_you_mean(name, candidates)}; {effect}"
+        )
+        out.append(key)
+    return out
+
+
+def _plan_properties() -> set[str]:
+    names = set(tracking_plan.COMMON_PROPS)
+    for spec in tracking_plan.EVENTS.values():
+        names |= set(spec.props)
+    return names
+
+
 def resolve(wh, *, default_window: str | int | timedelta = "28d", **kw: Any) -> Scope:
     """Turn the :class:`ScopeArgs` keywords into a :class:`Scope`.
 
-    Unknown keywords raise ``TypeError`` so typos do not pass silently.
+    Unknown keywords raise ``TypeError`` so typos do not pass silently; a filter with
+    an unknown operator raises ``ValueError``. Names the warehouse has never seen (a
+    filter or breakdown on a property no event carries, an unknown time zone) warn with
+    :class:`UnknownNameWarning`, naming the closest names; the result is then empty.
     """
     unknown = set(kw) - set(ScopeArgs.__annotations__)
     if unknown:
         raise TypeError(f"unknown argument(s): {', '.join(sorted(unknown))}")
+    check_filters(kw.get("filters"))
     tz = kw.get("tz") or config.default_timezone()
+    if not config.is_time_zone(tz):
+        _warn(
+            f"time zone {tz!r} is unknown{config.did_you_mean(str(tz), config.time_zones())}; "
+            "the result is empty (use an IANA name such as Asia/Jakarta)"
+        )
+        return _empty_scope(wh, kw)
+    keys = list(kw.get("filters") or {}) + ([kw["breakdown"]] if kw.get("breakdown") else [])
+    if keys:
+        check_properties(wh, keys, breakdown=kw.get("breakdown"))
     zone = ZoneInfo(tz)
     start, end, as_of = kw.get("start"), kw.get("end"), kw.get("as_of")
     as_of_dt = _to_dt(as_of, zone) if as_of is not None else None
@@ -372,6 +578,24 @@ def resolve(wh, *, default_window: str | int | timedelta = "28d", **kw: Any) -> 
         end=end_d,
         as_of=as_of_dt,
         tz=tz,
+        filters=dict(kw.get("filters") or {}),
+        breakdown=kw.get("breakdown"),
+        dialect=getattr(wh, "dialect", DEFAULT_DIALECT),
+    )
+
+
+def _empty_scope(wh, kw: dict[str, Any]) -> Scope:
+    """An empty range in UTC (for a call whose time zone does not exist)."""
+    day = date.today()
+    for k in ("end", "as_of", "start"):
+        if kw.get(k) is not None:
+            day = _to_date(kw[k], ZoneInfo("UTC"))
+            break
+    return Scope(
+        start=day,
+        end=day,
+        as_of=datetime.combine(day, time(0), tzinfo=ZoneInfo("UTC")),
+        tz="UTC",
         filters=dict(kw.get("filters") or {}),
         breakdown=kw.get("breakdown"),
         dialect=getattr(wh, "dialect", DEFAULT_DIALECT),
