@@ -183,7 +183,7 @@ def cmd_email(args: argparse.Namespace) -> int:
     from . import config
     from .reporting.email import build_run_message
     from .reporting.runner import EXIT_UNUSABLE, redeliver
-    from .reporting.suite import SuiteError, check_recipients
+    from .reporting.suite import SuiteError, check_recipients, check_subject
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
@@ -192,6 +192,9 @@ def cmd_email(args: argparse.Namespace) -> int:
     try:
         to = check_recipients(args.to, "--to") if args.to else None
         params = config.load_parameters(args.params) if args.params else None
+        subject = ((params or {}).get("email") or {}).get("subject")
+        if subject:  # refused before anything is built or sent
+            check_subject(subject)
     except (SuiteError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE

@@ -209,6 +209,35 @@ def _resolve_files(params: dict[str, Any], base: Path) -> dict[str, Any]:
     return out
 
 
+#: The fields an e-mail subject template may use (``email.subject``).
+SUBJECT_FIELDS = ("title", "suite", "period", "start", "end", "as_of", "alerts", "firing")
+
+
+def check_subject(template: str, setting: str = "email.subject") -> str:
+    """``template`` if it only uses :data:`SUBJECT_FIELDS` (plain, no ``.attr``/``[i]``),
+    else a :class:`~zantara_nb.config.SettingError` naming the setting and the field."""
+    import string
+
+    fields = ", ".join("{" + f + "}" for f in SUBJECT_FIELDS)
+    try:
+        parsed = list(string.Formatter().parse(str(template)))
+    except ValueError as exc:
+        raise config.SettingError(f"{setting} {template!r}: {exc} (fields: {fields})") from None
+    for _, name, spec, _conv in parsed:
+        if name is None:
+            continue
+        if name not in SUBJECT_FIELDS:
+            raise config.SettingError(
+                f"{setting} {template!r}: unknown field {{{name}}}"
+                f"{config.did_you_mean(name, SUBJECT_FIELDS)} (fields: {fields})"
+            )
+        try:
+            format("x", spec or "")
+        except ValueError as exc:
+            raise config.SettingError(f"{setting} {template!r}: {{{name}:{spec}}}: {exc}") from None
+    return str(template)
+
+
 def _check_parameters(path: Path, where: str, values: dict[str, Any]) -> None:
     """Refuse, before anything runs, settings the notebooks would trip over later: a
     ``targets`` file that is not there, a filter with an unknown operator."""
@@ -285,6 +314,11 @@ def load_suite(path: str | Path) -> Suite:
     schedule = raw.get("schedule") or {}
     if not isinstance(email, dict) or not isinstance(schedule, dict):
         raise SuiteError(f"{path}: 'email' and 'schedule' must be mappings")
+    if email.get("subject"):
+        try:
+            check_subject(email["subject"])
+        except config.SettingError as exc:
+            raise SuiteError(f"{path}: {exc}") from None
     for key in ("to", "failure_to"):
         check_recipients(email.get(key), f"{path}: email.{key}")
     try:
