@@ -67,6 +67,7 @@ from typing_extensions import Unpack
 
 from ..display import charts
 from ..display.formatting import fmt_change, fmt_int, fmt_p
+from ..warehouse import rollups
 from ..warehouse.scope import ActiveEvent, Scope, ScopeArgs, last_complete_period, resolve
 from ..warehouse.scope import active_events as _events
 from ..warehouse.sqltrace import records_sql
@@ -290,6 +291,8 @@ def _active_frame(
     df["day"] = _as_ts(df["day"])
     values = [c for c in cols if c not in ("breakdown", "day")]
     df[values] = df[values].astype("float64")
+    # days before the retention horizon: from the roll-ups (raw events are gone there)
+    df = rollups.overlay_active(wh, scope, events, df, windows)
     df.loc[df["day"] >= pd.Timestamp(_first_open_day(scope)), values] = np.nan
     if scope.breakdown and len(df):
         # keep values with some activity in the range (not only in the look-back)
@@ -606,6 +609,7 @@ def _weekly_frame(
     if not frames:
         return _empty(cols, dates=("week",))
     df = pd.concat(frames, ignore_index=True)
+    df = rollups.overlay_weekly(wh, scope, events, df, value_cols)  # weeks before the horizon
     open_day = pd.Timestamp(_first_open_day(scope))
     df["complete"] = (df["week"] + pd.Timedelta(days=7)) <= open_day
     df.loc[~df["complete"], value_cols] = np.nan

@@ -87,6 +87,7 @@ from ..warehouse.dialects import Dialect
 from ..warehouse.scope import PERSON_FILTER_KEYS, Scope, ScopeArgs, is_person_key, resolve
 from ..warehouse.sqltrace import records_sql
 from .grids import complete_grid
+from .history import retention_from_rollups
 from .results import MetricResult, header_html
 from .stats import add_rate as _add_rate
 
@@ -626,6 +627,18 @@ def retention(
         )
     )
     df = _shape_retention(raw, sc, unit, periods, cohorts, mode, on_or_after)
+    # cells whose return period lost its raw events to the retention policy (issue 15)
+    df = retention_from_rollups(
+        wh,
+        sc,
+        df,
+        unit=unit,
+        start_events=starts_ev,
+        return_events=returns_ev,
+        cohort_type=cohort_type,
+        mode=mode,
+        on_or_after=on_or_after,
+    )
     return result(df[cols] if sc.breakdown else df[cols].reset_index(drop=True))
 
 

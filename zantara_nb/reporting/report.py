@@ -189,10 +189,30 @@ def title(rep: Report, name: str, subtitle: str = ""):
         f" · filters: {f}" if f else ""
     )
     sub = f"<div style='color:#444;margin-top:2px'>{_e(subtitle)}</div>" if subtitle else ""
+    sub += history_note(rep)  # added for gdpr: where days before the retention horizon come from
     return _html(
         f"<h1 style='margin-bottom:0'>{_e(name)}</h1>"
         f"<div style='color:#666;font-size:0.95em'>{_e(meta)}</div>{sub}"
     )
+
+
+def history_note(rep: Report) -> str:
+    """After the retention policy deleted raw events: one line saying which days come
+    from roll-ups and which metrics cannot go back that far (HTML; '' otherwise)."""
+    try:
+        from ..warehouse.rollups import retention_state
+
+        state = retention_state(rep.wh)
+    except Exception:  # noqa: BLE001 - a note never breaks a page
+        return ""
+    if state is None:
+        return ""
+    text = (
+        state.note() + " Active users, the North Star, the retention heat map and MRR read "
+        "them; funnels, health, stickiness, lifecycle and churn before "
+        f"{state.cutoff_day:%Y-%m-%d} count only what is left and are marked on their tables."
+    )
+    return f"<div style='color:#666;font-size:0.9em;margin-top:2px'>{_e(text)}</div>"
 
 
 def paragraph(text: str):

@@ -133,6 +133,7 @@ def records_sql(fn: F) -> F:
             return fn(wh, *args, **kwargs)
         with recording() as log:
             result = fn(wh, *args, **kwargs)
+            note_history(wh, result)  # added for gdpr: say where history comes from
         attach_sql(result, log)
         return result
 
@@ -143,3 +144,15 @@ def attach_sql(result: Any, statements: Sequence[str]) -> None:
     """Set ``result.sql`` (objects that refuse attributes are left as they are)."""
     with suppress(AttributeError, TypeError):
         result.sql = Statements(statements)
+
+
+# -- added for gdpr --
+
+
+def note_history(wh, result: Any) -> None:
+    """After the retention policy deleted raw events: a result whose range reaches back
+    before the cut-off says where those days come from (:func:`.rollups.note_result`)."""
+    from .rollups import note_result
+
+    with suppress(Exception):  # a note must never break a metric
+        note_result(wh, result)
