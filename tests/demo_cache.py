@@ -28,7 +28,7 @@ def small_demo(tmp_path_factory) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (d / "done").exists():
             d.mkdir(exist_ok=True)
-            with Warehouse(d / "w.duckdb") as wh:
+            with Warehouse(d / "w.duckdb", engine="duckdb") as wh:
                 load_demo(
                     wh,
                     DemoConfig(

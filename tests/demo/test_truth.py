@@ -12,20 +12,23 @@ from __future__ import annotations
 import math
 
 import pytest
+from enginekit import built_demo, on_engine
 
-from zantara_nb import Warehouse
-from zantara_nb.demo import DemoConfig, GroundTruth, load_demo
+from zantara_nb.demo import GroundTruth
 from zantara_nb.metrics import health, inputs
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    d = tmp_path_factory.mktemp("truth")
-    wh = Warehouse(d / "w.duckdb")
-    cfg = DemoConfig(
-        seed=11, start="2026-05-04", end="2026-08-24", monthly_active_users=2500, out_dir=d / "demo"
+def demo(tmp_path_factory, warehouse_engine):
+    path, res = built_demo(
+        tmp_path_factory,
+        "truth",
+        seed=11,
+        start="2026-05-04",
+        end="2026-08-24",
+        monthly_active_users=2500,
     )
-    res = load_demo(wh, cfg)
+    wh = on_engine(path)
     truth = GroundTruth.load(res.truth_path)
     scope = {"start": truth.start, "end": truth.end, "as_of": truth.as_of, "tz": truth.timezone}
     yield wh, truth, scope

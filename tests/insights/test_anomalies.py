@@ -14,9 +14,9 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from enginekit import built_demo, on_engine
 from eventkit import add_events, ev
 
-from zantara_nb import Warehouse
 from zantara_nb.insights.anomalies import (
     COLUMNS,
     NO_MOVER,
@@ -479,23 +479,21 @@ def test_p95_spike_and_its_explanation(wh):
 
 
 @pytest.fixture(scope="module")
-def demos(tmp_path_factory):
-    from zantara_nb.demo import DemoConfig, GroundTruth, load_demo
+def demos(tmp_path_factory, warehouse_engine):
+    from zantara_nb.demo import GroundTruth
 
     out = {}
     for incidents in (True, False):
-        d = tmp_path_factory.mktemp(f"anom{int(incidents)}")
-        w = Warehouse(d / "w.duckdb")
-        cfg = DemoConfig(
+        path, res = built_demo(
+            tmp_path_factory,
+            f"anom{int(incidents)}",
             seed=11,
             start="2026-05-04",
             end="2026-08-24",
             monthly_active_users=2500,
             incidents=incidents,
-            out_dir=d / "demo",
         )
-        res = load_demo(w, cfg)
-        out[incidents] = (w, GroundTruth.load(res.truth_path))
+        out[incidents] = (on_engine(path), GroundTruth.load(res.truth_path))
     yield out
     for w, _ in out.values():
         w.close()

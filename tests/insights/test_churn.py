@@ -17,10 +17,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from enginekit import built_demo, on_engine  # noqa: E402
 from eventkit import add_events, ev  # noqa: E402
 
-from zantara_nb import Warehouse  # noqa: E402
-from zantara_nb.demo import DemoConfig, load_demo  # noqa: E402
 from zantara_nb.insights.churn import (  # noqa: E402
     RULE_BRANCHES,
     at_risk,
@@ -289,14 +288,17 @@ def test_model_labels_and_features(wh):
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    d = tmp_path_factory.mktemp("churn")
-    w = Warehouse(d / "w.duckdb")
+def demo(tmp_path_factory, warehouse_engine):
     # 11 weeks: the test day (08-09) needs 6 weeks of training days and 4 of features
-    cfg = DemoConfig(
-        seed=11, start="2026-06-08", end="2026-08-24", monthly_active_users=1500, out_dir=d / "demo"
+    path, _ = built_demo(
+        tmp_path_factory,
+        "churn",
+        seed=11,
+        start="2026-06-08",
+        end="2026-08-24",
+        monthly_active_users=1500,
     )
-    load_demo(w, cfg)
+    w = on_engine(path)
     yield w
     w.close()
 

@@ -13,10 +13,11 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+from enginekit import built_demo, on_engine  # noqa: E402
 from eventkit import add_events, ev  # noqa: E402
 
 from zantara_nb import Warehouse  # noqa: E402
-from zantara_nb.demo import DemoConfig, GroundTruth, load_demo  # noqa: E402
+from zantara_nb.demo import GroundTruth  # noqa: E402
 from zantara_nb.insights.experiments import (  # noqa: E402
     MeanGoal,
     experiment,
@@ -283,13 +284,16 @@ def test_filter_breakdown_and_empty(wh):
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    d = tmp_path_factory.mktemp("exp")
-    w = Warehouse(d / "w.duckdb")
-    cfg = DemoConfig(
-        seed=11, start="2026-05-04", end="2026-08-24", monthly_active_users=2500, out_dir=d / "demo"
+def demo(tmp_path_factory, warehouse_engine):
+    path, res = built_demo(
+        tmp_path_factory,
+        "exp",
+        seed=11,
+        start="2026-05-04",
+        end="2026-08-24",
+        monthly_active_users=2500,
     )
-    res = load_demo(w, cfg)
+    w = on_engine(path)
     yield w, GroundTruth.load(res.truth_path)
     w.close()
 

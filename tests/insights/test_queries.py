@@ -13,9 +13,9 @@ from datetime import date, timedelta
 import matplotlib
 import pandas as pd
 import pytest
+from enginekit import built_demo, on_engine
 from eventkit import add_events, ev
 
-from zantara_nb import Warehouse
 from zantara_nb.insights import queries as Q
 from zantara_nb.metrics.stats import poisson_p, wilson
 
@@ -623,15 +623,18 @@ def test_sessions_empty(wh):
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    from zantara_nb.demo import DemoConfig, GroundTruth, load_demo
+def demo(tmp_path_factory, warehouse_engine):
+    from zantara_nb.demo import GroundTruth
 
-    d = tmp_path_factory.mktemp("qdemo")
-    wh = Warehouse(d / "w.duckdb")
-    cfg = DemoConfig(
-        seed=11, start="2026-05-04", end="2026-08-24", monthly_active_users=2500, out_dir=d / "demo"
+    path, res = built_demo(
+        tmp_path_factory,
+        "qdemo",
+        seed=11,
+        start="2026-05-04",
+        end="2026-08-24",
+        monthly_active_users=2500,
     )
-    res = load_demo(wh, cfg)
+    wh = on_engine(path)
     yield wh, GroundTruth.load(res.truth_path)
     wh.close()
 

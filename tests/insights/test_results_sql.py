@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from enginekit import fresh_on_engine, on_engine
 from eventkit import add_events, ev
 
 from zantara_nb import Warehouse
@@ -84,14 +85,14 @@ def _rows() -> list[dict]:
 @pytest.fixture(scope="module")
 def path(tmp_path_factory):
     p = tmp_path_factory.mktemp("sql") / "w.duckdb"
-    with Warehouse(p) as wh:
+    with Warehouse(p, engine="duckdb") as wh:
         add_events(wh, _rows())
     return p
 
 
 @pytest.fixture(scope="module")
-def wh(path):
-    w = Warehouse(path, read_only=True)
+def wh(path, warehouse_engine):
+    w = on_engine(path)
     yield w
     w.close()
 
@@ -133,7 +134,7 @@ def test_result_carries_runnable_sql(name, wh, path):
     assert len(sql) > 0
     assert all(s.strip() for s in sql)
     assert str(sql).count(";") >= len(sql)
-    with Warehouse(path, read_only=True) as fresh:
+    with fresh_on_engine(path) as fresh:
         for statement in sql:
             fresh.execute(statement).fetchall()
 
@@ -143,7 +144,7 @@ def test_the_last_statement_gives_the_rows_shown(name, wh, path):
     """The statements are the query itself: running the last one again gives the same
     number of rows the result was built from (no hidden step between)."""
     res = CALLS[name](wh)
-    with Warehouse(path, read_only=True) as fresh:
+    with fresh_on_engine(path) as fresh:
         again = fresh.sql(res.sql[-1])
     assert len(again) >= 1
     if name == "rule_score":

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import yaml
 from demo_cache import AS_OF, small_demo
+from enginekit import on_engine
 
 import zantara_nb as z
 from zantara_nb import config
@@ -17,8 +18,8 @@ from zantara_nb.reporting import digest, report
 
 
 @pytest.fixture(scope="module")
-def wh(tmp_path_factory):
-    w = z.Warehouse(small_demo(tmp_path_factory), read_only=True)
+def wh(tmp_path_factory, warehouse_engine):
+    w = on_engine(small_demo(tmp_path_factory))
     yield w
     w.close()
 

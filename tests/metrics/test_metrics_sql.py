@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from demo_cache import AS_OF, small_demo
+from enginekit import fresh_on_engine, on_engine
 
 import zantara_nb as z
 from zantara_nb.warehouse.sqltrace import Statements, format_statement
@@ -47,8 +48,8 @@ def path(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def wh(path):
-    w = z.Warehouse(path, read_only=True)
+def wh(path, warehouse_engine):
+    w = on_engine(path)
     yield w
     w.close()
 
@@ -58,7 +59,7 @@ def test_result_carries_runnable_sql(wh, path, name):
     res = CALLS[name](wh)
     assert isinstance(res.sql, Statements) and len(res.sql) >= 1, name
     assert res.definition, f"{name}: no definition in words"
-    with z.Warehouse(path, read_only=True) as fresh:  # as an analyst would paste them
+    with fresh_on_engine(path) as fresh:  # as an analyst would paste them
         for stmt in res.sql:  # each statement runs as written, in order
             fresh.execute(stmt).fetchall()
     assert str(res.sql).count(";") >= len(res.sql)

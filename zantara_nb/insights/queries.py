@@ -737,11 +737,11 @@ def _sessions_sql(sc: Scope, by: Sequence[str], gap_minutes: float, min_messages
         ),
         ns AS (
             SELECT *,
-                   sum(CASE WHEN prev IS NULL
+                   CAST(sum(CASE WHEN prev IS NULL
                                  OR timestamp - prev >= {dl.interval_minutes(gap_minutes)}
                             THEN 1 ELSE 0 END)
                        OVER (PARTITION BY person_id ORDER BY timestamp, uuid
-                             ROWS UNBOUNDED PRECEDING) AS k
+                             ROWS UNBOUNDED PRECEDING) AS BIGINT) AS k
             FROM (
                 SELECT *, lag(timestamp) OVER (PARTITION BY person_id ORDER BY timestamp, uuid)
                            AS prev

@@ -21,10 +21,14 @@ warehouse is opened.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 import os
+import re
 import threading
 import uuid as uuidlib
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -61,6 +65,8 @@ SETTINGS: dict[str, Any] = {
     "output_format_arrow_string_as_string": 1,
     "output_format_arrow_low_cardinality_as_dictionary": 0,
     "allow_experimental_join_condition": 1,
+    # a column of the FROM clause wins over a same-named alias of the SELECT list (SQL)
+    "prefer_column_name_to_alias": 1,
 }
 
 
@@ -72,6 +78,9 @@ def _need(module: str):
 
 
 # -- results ------------------------------------------------------------------------------
+
+
+_QUALIFIED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.([A-Za-z_][A-Za-z0-9_]*)$")
 
 
 def _plain_arrow(tbl: pa.Table) -> pa.Table:
@@ -95,6 +104,11 @@ def _plain_arrow(tbl: pa.Table) -> pa.Table:
             col = col.cast(pa.string())
         cols.append(col)
         names.append(name)
+    # ClickHouse names ``d.day`` of a query with several joins "d.day"; SQL says "day"
+    for i, name in enumerate(names):
+        m = _QUALIFIED.match(name)
+        if m and m.group(1) not in names:
+            names[i] = m.group(1)
     return pa.table(cols, names=names)
 
 
@@ -280,6 +294,7 @@ class ClickHouseEngine(Engine):
 
     # the Engine interface
     def _sql(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None) -> str:
+        query = self.dialect.prepare(query)
         if params:
             return inline_params(query, params, lambda v: _quote_param(self.dialect, v))
         return query
@@ -298,13 +313,62 @@ class ClickHouseEngine(Engine):
     def create_schema(self) -> None:
         for stmt in clickhouse_schema.single_server_ddl():
             self._command(stmt)
-        have = self._arrow("SELECT count() AS n FROM meta WHERE key = 'schema_version'")
-        if not have.column(0)[0].as_py():
+        # a warehouse made by an older version gains the columns added since
+        for t in clickhouse_schema.TABLES:
+            adds = ", ".join(f"ADD COLUMN IF NOT EXISTS `{c}` {typ}" for c, typ in t.columns)
+            self._command(f"ALTER TABLE {t.name} {adds}")
+        have = self._arrow("SELECT max(value) AS v FROM meta WHERE key = 'schema_version'")
+        if have.column(0)[0].as_py() != str(SCHEMA_VERSION):
+            self._command("DELETE FROM meta WHERE key = 'schema_version'")
             self._command(f"INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}')")
 
     # helpers the warehouse modules use on ClickHouse
     def truncate(self, table: str) -> None:
         self._command(f"TRUNCATE TABLE IF EXISTS {self.dialect.ident(table)}")
+
+    def apply_person_map(self, mapping: Mapping[str, str]) -> int:
+        """Replace ``person_distinct_ids`` and give every event its person; returns the
+        number of events whose person changed.
+
+        ``person_id`` is in the events' sorting key, so changed events are written again
+        with their new person and the old rows deleted (no update in place). The rule is
+        DuckDB's: a mapped distinct id takes its person, any other its own id; events
+        without a distinct id keep theirs.
+        """
+        self.truncate("person_distinct_ids")
+        if mapping:
+            self.insert_arrow(
+                "person_distinct_ids",
+                pa.table({"distinct_id": list(mapping), "person_id": list(mapping.values())}),
+            )
+        target = (
+            "multiIf(e.distinct_id IS NULL, e.person_id, "
+            "m.person_id IS NOT NULL, m.person_id, e.distinct_id)"
+        )
+        tmp = "_zantara_restitch"
+        self._command(f"DROP TABLE IF EXISTS {tmp}")
+        self._command(
+            f"""CREATE TABLE {tmp} ENGINE = Memory AS
+            SELECT e.uuid AS uuid, ifNull(e.person_id, '') AS old_pid, {target} AS new_pid
+            FROM events e LEFT JOIN person_distinct_ids m ON e.distinct_id = m.distinct_id
+            WHERE e.person_id IS DISTINCT FROM {target}"""
+        )
+        try:
+            n = int(self._arrow(f"SELECT count() AS n FROM {tmp}").column(0)[0].as_py())
+            if n:
+                self._command(
+                    f"""INSERT INTO events
+                    SELECT e.* REPLACE (r.new_pid AS person_id)
+                    FROM events e
+                    INNER JOIN {tmp} r ON e.uuid = r.uuid AND ifNull(e.person_id, '') = r.old_pid"""
+                )
+                self._command(
+                    f"DELETE FROM events WHERE (uuid, ifNull(person_id, '')) "
+                    f"IN (SELECT uuid, old_pid FROM {tmp})"
+                )
+        finally:
+            self._command(f"DROP TABLE IF EXISTS {tmp}")
+        return n
 
     def optimize(self, table: str) -> None:
         """Merge a table's parts now (ReplacingMergeTree drops repeated keys)."""
@@ -355,6 +419,11 @@ class ClickHouseEngine(Engine):
         return n
 
 
+#: ClickHouse has no multi-statement transactions on MergeTree tables: each INSERT is
+#: atomic on its own, and the warehouse's writers are written so that a repeated run
+#: converges (dedupe by uuid, person map rewritten whole). These are accepted and do nothing.
+_TRANSACTION_WORDS = {"BEGIN", "BEGIN TRANSACTION", "COMMIT", "ROLLBACK", "ABORT"}
+
 
 class ClickHouseConnection:
     """``wh.con`` on ClickHouse: ``execute``, ``register``/``unregister`` (temporary
@@ -366,6 +435,8 @@ class ClickHouseConnection:
         self._registered: set[str] = set()
 
     def execute(self, query: str, params: list | dict | None = None) -> Cursor:
+        if query.strip().rstrip(";").upper() in _TRANSACTION_WORDS:
+            return Cursor(None)
         return self._engine.execute(query, params)
 
     def sql(self, query: str) -> Cursor:
@@ -401,16 +472,25 @@ class _EmbeddedServer:
 
     lock = threading.RLock()
     path: str | None = None
-    users = 0
+    #: open chdb engines of this process (a warehouse dropped without close() goes with GC)
+    engines: weakref.WeakSet = weakref.WeakSet()
 
 
-def _open_chdb_session(path: str | None):
+def _live() -> list:
+    return [e for e in list(_EmbeddedServer.engines) if not e._closed]
+
+
+def _open_chdb_session(path: str | None, engine: Any):
     """A chdb session on ``path`` (None: whatever server runs, else a memory one)."""
     _need("chdb")
     from chdb import session as chs
 
     with _EmbeddedServer.lock:
-        running = _EmbeddedServer.path if _EmbeddedServer.users else None
+        live = _live()
+        if live and path is not None and _EmbeddedServer.path != path:
+            gc.collect()  # warehouses nobody closed
+            live = _live()
+        running = _EmbeddedServer.path if live else None
         want = path if path is not None else (running or ":memory:")
         if running is not None and running != want:
             raise RuntimeError(
@@ -419,13 +499,8 @@ def _open_chdb_session(path: str | None):
             )
         s = chs.Session(want)
         _EmbeddedServer.path = want
-        _EmbeddedServer.users += 1
+        _EmbeddedServer.engines.add(engine)
         return s
-
-
-def _release_chdb() -> None:
-    with _EmbeddedServer.lock:
-        _EmbeddedServer.users = max(0, _EmbeddedServer.users - 1)
 
 
 class ChdbEngine(ClickHouseEngine):
@@ -440,15 +515,17 @@ class ChdbEngine(ClickHouseEngine):
         read_only: bool = False,
         memory_limit: str | None = None,
         threads: int | None = None,
+        database: str | None = None,
         **_: Any,
     ) -> None:
         super().__init__()
         self.path = Path(path).resolve() if path is not None else None
+        self._own_database = database is None
         self.read_only = read_only
         self._closed = False
         if self.path is not None and not read_only:
             self.path.mkdir(parents=True, exist_ok=True)
-        self._session = _open_chdb_session(str(self.path) if self.path is not None else None)
+        self._session = _open_chdb_session(str(self.path) if self.path is not None else None, self)
         self._lock = threading.RLock()
         settings = dict(SETTINGS)
         limit = memory_limit or os.environ.get("ZANTARA_MEMORY_LIMIT")
@@ -458,7 +535,9 @@ class ChdbEngine(ClickHouseEngine):
             settings["max_threads"] = int(threads)
         for k, v in settings.items():
             self._session.query(f"SET {k} = {self.dialect.quote(v)}")
-        if self.path is None:
+        if database is not None:  # another connection to an open warehouse's database
+            self.database = self.dialect.ident(database)
+        elif self.path is None:
             # a throw-away warehouse: its own database in the process's embedded server
             self.database = "zantara_mem_" + uuidlib.uuid4().hex[:12]
             self._session.query(f"CREATE DATABASE {self.database}")
@@ -506,11 +585,16 @@ class ChdbEngine(ClickHouseEngine):
             return
         self._closed = True
         try:
-            if self.path is None:
+            if self.path is None and self._own_database:
                 self._session.query(f"DROP DATABASE IF EXISTS {self.database} SYNC")
         finally:
             self._session.close()
-            _release_chdb()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            self._closed = True
+            with contextlib.suppress(Exception):
+                self._session.close()
 
     def describe(self) -> str:
         return f"chdb:{self.path or ':memory:'}"

@@ -29,20 +29,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .schema import SCHEMA_VERSION
-from .tracking_plan import TYPED_COLUMNS
 
 _TYPE = {
     "VARCHAR": "String",
+    "JSON": "String",
     "DOUBLE": "Float64",
+    "FLOAT": "Float32",
     "INTEGER": "Int32",
     "BIGINT": "Int64",
+    "HUGEINT": "Int128",
     "BOOLEAN": "Bool",
+    "DATE": "Date32",
+    "TIMESTAMP WITH TIME ZONE": "DateTime64(6, 'UTC')",
+    "TIMESTAMP": "DateTime64(6, 'UTC')",
 }
 TS = "DateTime64(6, 'UTC')"
-
-
-def _n(t: str) -> str:
-    return f"Nullable({t})"
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Table:
 
     name: str
     columns: tuple[tuple[str, str], ...]
-    engine: str  # MergeTree family name without the Replicated prefix, with its args
+    engine: str  # MergeTree family name without the Replicated prefix
     order_by: str
     partition_by: str | None = None
     #: sharding key of the Distributed table on a cluster
@@ -59,114 +60,90 @@ class Table:
     settings: str = ""
 
 
-def _typed() -> tuple[tuple[str, str], ...]:
-    return tuple((c.name, _n(_TYPE[c.sql_type])) for c in TYPED_COLUMNS)
+@dataclass(frozen=True)
+class Layout:
+    """How a table is stored on ClickHouse (its columns come from the DuckDB schema)."""
+
+    engine: str = "MergeTree"
+    order_by: str = "tuple()"
+    partition_by: str | None = None
+    shard_by: str = "rand()"
+    settings: str = ""
 
 
-TABLES: tuple[Table, ...] = (
-    Table("meta", (("key", "String"), ("value", _n("String"))), "ReplacingMergeTree", "key"),
-    Table(
-        "loads",
-        (
-            ("load_id", "Int32"),
-            ("path", "String"),
-            ("format", _n("String")),
-            ("file_sha256", _n("String")),
-            ("file_bytes", _n("Int64")),
-            ("started_at", _n(TS)),
-            ("finished_at", _n(TS)),
-            ("rows_read", _n("Int64")),
-            ("loaded", _n("Int64")),
-            ("duplicates", _n("Int64")),
-            ("quarantined", _n("Int64")),
-            ("naive_timestamps", _n("Int64")),
-            ("unknown_events", _n("Int64")),
-            ("unknown_properties", _n("Int64")),
-            ("redacted_properties", _n("Int64")),
-            ("status", _n("String")),
-            ("message", _n("String")),
-        ),
-        "MergeTree",
-        "load_id",
-        shard_by="load_id",
-    ),
-    Table(
-        "events",
-        (
-            ("uuid", "String"),
-            ("event", "String"),
-            ("timestamp", TS),
-            ("distinct_id", _n("String")),
-            ("person_id", _n("String")),
-            ("session_id", _n("String")),
-            ("properties", _n("String")),
-            ("set_props", _n("String")),
-            ("anon_distinct_id", _n("String")),
-            ("ip", _n("String")),
-            *_typed(),
-            ("load_id", _n("Int32")),
-        ),
+#: Storage of each table; a table of :data:`.schema.DDL` not listed is a plain MergeTree.
+LAYOUT: dict[str, Layout] = {
+    "meta": Layout("ReplacingMergeTree", "key"),
+    "loads": Layout("MergeTree", "load_id", shard_by="load_id"),
+    "events": Layout(
         "ReplacingMergeTree",
         "(person_id, timestamp, uuid)",
         partition_by="toYYYYMM(timestamp)",
         shard_by="cityHash64(ifNull(person_id, ''))",
         settings="allow_nullable_key = 1",
     ),
-    Table(
-        "quarantine",
-        (
-            ("load_id", _n("Int32")),
-            ("file", _n("String")),
-            ("line", _n("Int64")),
-            ("reason", _n("String")),
-            ("field", _n("String")),
-            ("detail", _n("String")),
-            ("distinct_id", _n("String")),
-            ("raw", _n("String")),
-            ("raw_hash", _n("String")),
-        ),
-        "MergeTree",
-        "tuple()",
+    "quarantine": Layout("MergeTree", "tuple()"),
+    "identity_links": Layout(
+        "MergeTree", "(distinct_id, anon_distinct_id)", shard_by="cityHash64(distinct_id)"
     ),
-    Table(
-        "identity_links",
-        (
-            ("distinct_id", "String"),
-            ("anon_distinct_id", "String"),
-            ("kind", _n("String")),
-            ("timestamp", _n(TS)),
-            ("uuid", _n("String")),
-        ),
-        "MergeTree",
-        "(distinct_id, anon_distinct_id)",
-        shard_by="cityHash64(distinct_id)",
+    "person_distinct_ids": Layout(
+        "ReplacingMergeTree", "distinct_id", shard_by="cityHash64(person_id)"
     ),
-    Table(
-        "person_distinct_ids",
-        (("distinct_id", "String"), ("person_id", "String")),
-        "ReplacingMergeTree",
-        "distinct_id",
-        shard_by="cityHash64(person_id)",
-    ),
-    Table(
-        "persons",
-        (
-            ("person_id", "String"),
-            ("first_seen", _n(TS)),
-            ("last_seen", _n(TS)),
-            ("plan", _n("String")),
-            ("language", _n("String")),
-            ("timezone", _n("String")),
-            ("country", _n("String")),
-            ("user_type", _n("String")),
-            ("created_at", _n("String")),
-            ("distinct_ids", _n("Int32")),
-        ),
-        "ReplacingMergeTree",
-        "person_id",
-        shard_by="cityHash64(person_id)",
-    ),
-)
+    "persons": Layout("ReplacingMergeTree", "person_id", shard_by="cityHash64(person_id)"),
+}
+
+
+def _duckdb_columns() -> dict[str, list[tuple[str, str, bool]]]:
+    """(column, DuckDB type, nullable) of every table of the DuckDB schema, in order:
+    the one source of the warehouse's columns, whatever the engine."""
+    import duckdb
+
+    from .schema import DDL
+
+    con = duckdb.connect(":memory:")
+    try:
+        for stmt in DDL:
+            con.execute(stmt)
+        rows = con.execute(
+            "SELECT table_name, column_name, data_type, is_nullable FROM duckdb_columns() "
+            "WHERE schema_name = 'main' AND NOT internal "
+            "AND table_name IN (SELECT table_name FROM duckdb_tables()) "
+            "ORDER BY table_name, column_index"
+        ).fetchall()
+    finally:
+        con.close()
+    out: dict[str, list[tuple[str, str, bool]]] = {}
+    for table_name, col, typ, nullable in rows:
+        out.setdefault(table_name, []).append((col, typ, bool(nullable)))
+    return out
+
+
+def _ch_type(duck: str, nullable: bool) -> str:
+    base = _TYPE.get(duck.upper(), "String")
+    return f"Nullable({base})" if nullable else base
+
+
+def _tables() -> tuple[Table, ...]:
+    cols = _duckdb_columns()
+    order = [t for t in LAYOUT if t in cols] + sorted(t for t in cols if t not in LAYOUT)
+    out = []
+    for name in order:
+        lay = LAYOUT.get(name, Layout())
+        out.append(
+            Table(
+                name,
+                tuple((c, _ch_type(t, n)) for c, t, n in cols[name]),
+                lay.engine,
+                lay.order_by,
+                lay.partition_by,
+                lay.shard_by,
+                lay.settings,
+            )
+        )
+    return tuple(out)
+
+
+TABLES: tuple[Table, ...] = _tables()
 
 TABLE_NAMES = tuple(t.name for t in TABLES)
 

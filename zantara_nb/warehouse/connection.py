@@ -112,7 +112,7 @@ class Warehouse:
         return self.engine.hold("write")
 
     def _record(self, query: str, params: Any) -> None:
-        self._recorder.record(query, params, self.dialect.quote)
+        self._recorder.record(self.dialect.prepare(query), params, self.dialect.quote)
 
     def sql(self, query: str, params: list | dict | None = None) -> pd.DataFrame:
         """Run a query and return a DataFrame (timestamps in UTC)."""

@@ -134,6 +134,8 @@ def stitch(wh) -> StitchResult:
 
 def stitch_in_transaction(wh) -> StitchResult:
     """:func:`stitch` inside the caller's open transaction (the loader's)."""
+    if hasattr(wh.engine, "apply_person_map"):  # ClickHouse: the engine rewrites person ids
+        return _stitch_on_engine(wh)
     con = wh.con
     links = con.execute(
         """
@@ -180,6 +182,30 @@ def stitch_in_transaction(wh) -> StitchResult:
     )
 
 
+def _stitch_on_engine(wh) -> StitchResult:
+    """:func:`stitch` on an engine that applies the person map itself
+    (``engine.apply_person_map``: ClickHouse, where person_id is in the sorting key)."""
+    links = wh.con.execute(
+        """
+        SELECT distinct_id, anon_distinct_id, kind
+        FROM identity_links
+        ORDER BY timestamp, uuid, distinct_id, anon_distinct_id
+        """
+    ).fetchall()
+    mapping, counts = resolve_links(links)
+    changed = wh.engine.apply_person_map(mapping)
+    rebuild_persons(wh)
+    return StitchResult(
+        links=len(links),
+        used_links=counts["used"],
+        forbidden_links=counts["forbidden"],
+        conflicts=counts["conflicts"],
+        merged_ids=sum(1 for k, v in mapping.items() if k != v),
+        events_updated=int(changed),
+        persons=int(wh.scalar("SELECT count(*) FROM persons")),
+    )
+
+
 _PERSON_PROPS = ("plan", "language", "timezone", "country", "user_type", "created_at")
 
 
@@ -196,7 +222,11 @@ def rebuild_persons(wh) -> None:
         f"FILTER (WHERE {d.json_text('set_props', p)} IS NOT NULL) AS {p}"
         for p in _PERSON_PROPS
     )
-    wh.con.execute("DELETE FROM persons")
+    truncate = getattr(wh.engine, "truncate", None)
+    if truncate is not None:
+        truncate("persons")
+    else:
+        wh.con.execute("DELETE FROM persons")
     wh.con.execute(
         f"""
         INSERT INTO persons

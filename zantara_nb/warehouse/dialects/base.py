@@ -290,6 +290,11 @@ class Dialect:
 
     # -- helpers ------------------------------------------------------------------------
 
+    def prepare(self, query: str) -> str:
+        """The statement as the engine runs it (and as results record it): portable SQL
+        whose meaning the engine's own functions change is rewritten here; as is elsewhere."""
+        return query
+
     def _missing(self, what: str) -> str:
         return f"the {self.name} dialect has no {what}()"
 

@@ -17,6 +17,7 @@ Only what differs from the portable forms of :mod:`.base` is overridden. Convent
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import ClassVar
@@ -25,6 +26,50 @@ from .base import _UNITS, Dialect
 
 #: The zone that marks a local wall-clock time (offset 0, a different name than UTC).
 LOCAL_MARK = "Etc/GMT"
+
+
+_OFFSET_FN = re.compile(r"(?<![\w.])(lag|lead)\s*\(", re.I)
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.|'')*'")
+
+
+def _nullable_offsets(query: str) -> str:
+    """``lag(x, ...)``/``lead(x, ...)`` -> ``lag(toNullable(x), ...)``: ClickHouse gives the
+    type's default (0, 1970-01-01) past the partition's edge where SQL gives NULL; with a
+    Nullable argument its default is NULL too."""
+    if not _OFFSET_FN.search(query):
+        return query
+    spans = [m.span() for m in _QUOTED.finditer(query)]
+
+    def quoted(i: int) -> bool:
+        return any(a <= i < b for a, b in spans)
+
+    out, pos = [], 0
+    for m in _OFFSET_FN.finditer(query):
+        if quoted(m.start()) or m.start() < pos:
+            continue
+        start = m.end()
+        depth, i = 0, start
+        while i < len(query):
+            c = query[i]
+            if c == "'" and not quoted(i - 1):
+                j = next((b for a, b in spans if a == i), i + 1)
+                i = j
+                continue
+            if c == "(":
+                depth += 1
+            elif c == ")":
+                if depth == 0:
+                    break
+                depth -= 1
+            elif c == "," and depth == 0:
+                break
+            i += 1
+        arg = query[start:i]
+        out.append(query[pos:start])
+        out.append(f"toNullable({arg.strip()})")
+        pos = i
+    out.append(query[pos:])
+    return "".join(out)
 
 
 class ClickHouseDialect(Dialect):
@@ -109,6 +154,9 @@ class ClickHouseDialect(Dialect):
     }
 
     # -- literals and types -------------------------------------------------------------
+
+    def prepare(self, query: str) -> str:
+        return _nullable_offsets(query)
 
     def str_lit(self, text: str) -> str:
         # ClickHouse reads backslash escapes inside string literals: double them
