@@ -51,7 +51,8 @@ CANDIDATE = "|".join(
         r"[A-Za-z0-9._%+\-]@[A-Za-z0-9\-]+\.[A-Za-z]",  # e-mail
         r"://[^/\s\"]*@",  # URL credentials
         r"(?:^|[^0-9.])(?:[0-9]{1,3}\.){3}(?:[1-9][0-9]{0,2}|0[0-9]{1,2})(?:[^0-9]|$)",  # IPv4
-        r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:",  # IPv6
+        # IPv6, but not the /48 the loader leaves (``2001:db8:1::``)
+        r"::[0-9A-Fa-f]|(?:[0-9A-Fa-f]{1,4}:){3,}[0-9A-Fa-f]",
         r"(?:\+|(?:^|[^0-9A-Za-z])\(?0[1-9]|(?:^|[^0-9])62[ .\-]?8)[0-9 ().\-]{6,}[0-9]",  # phone
         r"(?:^|[^0-9])\(?[2-9][0-9]{2}\)?[ .\-]?[0-9]{3}[ .\-][0-9]{4}",  # NANP phone
         r"[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]",  # NIK, NPWP, card (13+ digits)
@@ -238,7 +239,8 @@ class Gate:
                 c.suppressed += n
             elif why == "declined":
                 c.consent_declined += n
-                c.daily[(day, event)] += n
+                if day is not None:  # a quarantined row without a time: counted above only
+                    c.daily[(day, event)] += n
             else:
                 c.expired += n
         return rows.select(["_line"])
@@ -251,8 +253,11 @@ class Gate:
             f"""
             SELECT _line, properties FROM _zg_stage
             WHERE reason IS NULL AND properties IS NOT NULL
-              AND regexp_matches(properties, {cand})
-              AND regexp_matches(json_merge_patch(properties, {_lit(SAFE_PATCH)})::VARCHAR, {cand})
+              -- CASE: the merge patch (costly) only runs on the rows the pattern let through
+              AND CASE WHEN regexp_matches(properties, {cand})
+                       THEN regexp_matches(
+                           json_merge_patch(properties, {_lit(SAFE_PATCH)})::VARCHAR, {cand})
+                       ELSE FALSE END
             """
         ).fetchall()
         fixed: dict[int, str] = {}
