@@ -14,6 +14,7 @@ from zantara_nb.display import charts  # noqa: E402
 from zantara_nb.display.text import (  # noqa: E402
     ELLIPSIS,
     LIMIT,
+    WORD_LIMIT,
     chart_text,
     safe_frame,
     safe_text,
@@ -25,14 +26,18 @@ def test_personal_data_is_redacted_and_markup_left_to_the_escaper():
 
 
 def test_invisible_and_control_characters():
-    assert safe_text("\u202egnp.exe\u202c") == "gnp.exe"
-    assert safe_text("vi\u200bsa\ufeff") == "visa"
+    # shown, so they neither reorder the page nor make two values look the same
+    assert safe_text("\u202egnp.exe\u202c") == "\ufffdgnp.exe\ufffd"
+    assert safe_text("vi\u200bsa\ufeff") == "vi\ufffdsa\ufffd" != safe_text("visa")
     assert safe_text("a\x00b\x1bc") == "a b c"
 
 
 def test_long_values_are_cut_with_a_mark():
-    s = safe_text("x" * 200_000)
+    s = safe_text("x " * 100_000)
     assert len(s) == LIMIT and s.endswith(ELLIPSIS)
+    # a run without a space is cut too, so a value can always wrap
+    assert safe_text("x" * 200_000) == "x" * (WORD_LIMIT - 1) + ELLIPSIS
+    assert safe_text("see " + "y" * 50 + " here") == "see " + "y" * (WORD_LIMIT - 1) + "… here"
     assert safe_text("x" * 50, 10) == "x" * 9 + ELLIPSIS
     assert safe_text("short") == "short"
     # an address that crosses the cut is still redacted, never shown in part

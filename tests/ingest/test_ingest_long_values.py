@@ -46,8 +46,14 @@ def test_long_values_are_cut_at_load_and_counted(wh, tmp_path):
 def test_segment_context_values_are_cut_too(wh, tmp_path):
     path = write_jsonl(
         tmp_path / "seg.jsonl",
-        [segment("d", "message_sent", properties={"query_category": "z" * 10_000},
-                 context={"page": {"title": "t" * 5000}})],  # fmt: skip
+        [
+            segment(
+                "d",
+                "message_sent",
+                properties={"query_category": "z" * 10_000},
+                context={"page": {"title": "t" * 5000}},
+            )
+        ],  # fmt: skip
     )
     [s] = ingest(wh, path, now=NOW)
     assert s.loaded == 1 and sorted(s.long_values) == ["message_sent.query_category"]

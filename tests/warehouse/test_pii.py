@@ -83,3 +83,18 @@ def test_long_hostile_strings_are_scanned_quickly(big):
     t0 = time.perf_counter()
     redact(big)
     assert time.perf_counter() - t0 < 1.0
+
+
+def test_sql_shown_on_pages_redacts_and_cuts_data_literals():
+    from zantara_nb.warehouse.sqltrace import SHOWN_LITERAL_LIMIT, shown_sql, sql_details_html
+
+    sql = (
+        "SELECT count_if(q = 'call +62 812-3456-7890') AS c, 'it''s', '"
+        + "Z" * 5000
+        + "' FROM t WHERE x = 'a\u202eb' AND ts >= '2026-08-24 00:00:00+07'"
+    )
+    shown = shown_sql([sql])
+    assert "'call [phone]'" in shown and "'it''s'" in shown
+    assert "Z" * SHOWN_LITERAL_LIMIT not in shown and "Z…'" in shown
+    assert "'a\ufffdb'" in shown and "'2026-08-24 00:00:00+07'" in shown
+    assert "812-3456" not in sql_details_html([sql])

@@ -155,11 +155,12 @@ def barh(
     """Horizontal bars (largest on top), optionally with interval whiskers."""
     if ax is None:
         _, ax = plt.subplots(figsize=(FIGSIZE[0], max(2.0, 0.35 * len(df) + 1)))
+    names = labels(df[y])[::-1]  # named top to bottom: a repeated name gets " (2)" below
     d = df.iloc[::-1]
     xerr = None
     if err:
         xerr = [(d[x] - d[err[0]]).clip(lower=0), (d[err[1]] - d[x]).clip(lower=0)]
-    ax.barh(labels(d[y]), d[x], xerr=xerr, color=PALETTE[0], ecolor="#555555", capsize=2)
+    ax.barh(names, d[x], xerr=xerr, color=PALETTE[0], ecolor="#555555", capsize=2)
     ax.set_title(chart_text(title, TITLE_LIMIT))
     ax.set_xlabel(chart_text(xlabel, TITLE_LIMIT))
     ax.set_ylabel("")

@@ -7,11 +7,15 @@ shown, :func:`safe_text`:
 1. **redacts personal data**: e-mail addresses, phone numbers and full IP addresses
    become ``[email]``, ``[phone]``, ``[ip]`` (the patterns of
    :mod:`zantara_nb.warehouse.pii`, shared with the loader);
-2. **drops invisible formatting characters**: right-to-left and left-to-right
+2. **shows invisible formatting characters**: right-to-left and left-to-right
    overrides, embeddings and isolates (which reorder the text around them) and
-   zero-width spaces and joiners; other control characters become a space;
+   zero-width spaces and joiners become ``�`` (:data:`INVISIBLE_MARK`), so they neither
+   reorder the page nor make two different values look the same ("vi\u200bsa" is
+   ``vi�sa``, not ``visa``); other control characters become a space;
 3. **shortens long values** to ``limit`` characters, ending with ``…`` so a reader sees
-   that it was cut (:data:`LIMIT` in tables and e-mails, :data:`LABEL_LIMIT` in charts).
+   that it was cut (:data:`LIMIT` in tables and e-mails, :data:`LABEL_LIMIT` in charts),
+   and any run of more than :data:`WORD_LIMIT` characters without a space the same way,
+   so a value can always wrap and never widens a table or an e-mail past the screen.
 
 HTML escaping is separate (Jinja2 autoescape, ``html.escape``): this is about what the
 text says, not how it is embedded. :func:`chart_text` also escapes ``$``, so matplotlib
@@ -30,15 +34,20 @@ import pandas as pd
 from ..warehouse import pii
 
 #: Characters a displayed value keeps at most (tables, e-mail, Slack).
-LIMIT = 200
+LIMIT = 120
+#: Characters a run without a space keeps at most (then "…").
+WORD_LIMIT = 40
 #: Characters a chart label (tick, legend entry) keeps at most.
 LABEL_LIMIT = 40
 #: Appended to a shortened value.
 ELLIPSIS = "…"
-#: Bidirectional controls and zero-width characters, removed from displayed text.
+#: What a bidirectional control or zero-width character is shown as.
+INVISIBLE_MARK = "\ufffd"
+#: Bidirectional controls and zero-width characters, shown as INVISIBLE_MARK.
 INVISIBLE = re.compile("[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _DOLLAR = re.compile(r"(?<!\\)\$")
+_LONG_WORD = re.compile(rf"\S{{{WORD_LIMIT + 1},}}")
 #: How far past the limit a value is scanned for personal data before it is cut (longer
 #: than any e-mail address, so one that starts before the cut is always found whole).
 _SCAN_SLACK = 700
@@ -53,13 +62,14 @@ def shorten(text: str, limit: int | None = LIMIT) -> str:
 
 def safe_text(value: Any, limit: int | None = LIMIT) -> str:
     """``value`` as text fit to display: personal data redacted, invisible formatting
-    characters removed, control characters as spaces, at most ``limit`` characters."""
+    characters shown as ``�``, control characters as spaces, at most ``limit`` characters."""
     s = "" if value is None else str(value)
     if limit is not None and len(s) > limit + _SCAN_SLACK:
         s = s[: limit + _SCAN_SLACK]
-    s = INVISIBLE.sub("", s)
+    s = INVISIBLE.sub(INVISIBLE_MARK, s)
     s = _CONTROL.sub(" ", s)
     s = pii.redact(s)
+    s = _LONG_WORD.sub(lambda m: m.group(0)[: WORD_LIMIT - 1] + ELLIPSIS, s)
     return shorten(s, limit)
 
 
@@ -89,7 +99,9 @@ def safe_frame(df, limit: int | None = LIMIT):
 __all__ = [
     "ELLIPSIS",
     "LABEL_LIMIT",
+    "INVISIBLE_MARK",
     "LIMIT",
+    "WORD_LIMIT",
     "chart_text",
     "escape_dollars",
     "safe_frame",

@@ -120,6 +120,7 @@ import pandas as pd
 from typing_extensions import Unpack
 
 from ..display import charts
+from ..display.text import safe_frame
 from ..metrics.results import MetricResult, header_html
 from ..warehouse.dialects import Dialect
 from ..warehouse.privacy import hash_id_sql
@@ -731,13 +732,17 @@ class ChurnModelResult(MetricResult):
         )
 
     def __str__(self) -> str:
-        top = self.features.head(10).to_string(index=False) if len(self.features) else ""
+        top = (
+            safe_frame(self.features.head(10)).to_string(index=False) if len(self.features) else ""
+        )
         return f"{self.headline()}\n{self.formatted().to_string(index=False)}\n{top}"
 
     def _repr_html_(self) -> str:
         body = self.formatted().to_html(index=False, border=0)
         feats = (
-            self.features.head(10).to_html(index=False, border=0, float_format="{:.3f}".format)
+            safe_frame(self.features.head(10)).to_html(
+                index=False, border=0, float_format="{:.3f}".format
+            )
             if len(self.features)
             else ""
         )

@@ -154,8 +154,9 @@ class DataQuality:
             "numbers": {k: v for k, v in self.numbers.items() if _plain(v)},
         }
 
-    def html(self, *, sql: bool = True) -> str:
-        """The report section: a one-line verdict, then one row per check."""
+    def html(self, *, sql: bool = True, header: bool = True) -> str:
+        """The report section: a one-line verdict, then one row per check (``header``:
+        the title and definition first; without it just the period)."""
         w = len(self.warnings)
         verdict = (
             f"<div style='color:#3A9E6F;font-weight:bold'>{OK} All {len(self.checks)} checks "
@@ -164,6 +165,7 @@ class DataQuality:
             else f"<div style='color:#B8434F;font-weight:bold'>{WARN} {w} warning"
             f"{'s' if w != 1 else ''}.</div>"
         )
+        left = "text-align:left;vertical-align:top"
         rows = []
         for c in self.checks:
             colour = "#B8434F" if c.warn else "#3A9E6F"
@@ -173,21 +175,23 @@ class DataQuality:
                 else ""
             )
             rows.append(
-                f"<tr><td style='color:{colour};font-weight:bold'>{c.mark}</td>"
-                f"<td>{html.escape(c.label)}</td><td>{html.escape(c.value)}{note}</td></tr>"
+                f"<tr><td style='color:{colour};font-weight:bold;{left}'>{c.mark}</td>"
+                f"<td style='{left};white-space:nowrap'>{html.escape(c.label)}</td>"
+                f"<td style='{left}'>{html.escape(c.value)}{note}</td></tr>"
             )
         table = (
-            "<table class='zantara-data-quality'><thead><tr><th></th><th style='text-align:left'>"
-            "Check</th><th style='text-align:left'>Result</th></tr></thead><tbody>"
+            "<table class='zantara-data-quality'><thead><tr><th></th>"
+            f"<th style='{left}'>Check</th><th style='{left}'>Result</th></tr></thead><tbody>"
             + "".join(rows)
             + "</tbody></table>"
         )
-        return (
+        top = (
             header_html(self.title, self.definition, self.scope)
-            + verdict
-            + table
-            + (sql_details_html(self.sql) if sql else "")
+            if header
+            else f"<div style='color:#666;font-size:0.9em'>{html.escape(self.scope.describe())}"
+            "</div>"
         )
+        return top + verdict + table + (sql_details_html(self.sql) if sql else "")
 
     def _repr_html_(self) -> str:
         return self.html()

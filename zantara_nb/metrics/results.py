@@ -53,6 +53,10 @@ def format_frame(df: pd.DataFrame, units: dict[str, str]) -> pd.DataFrame:
     return safe_frame(out)
 
 
+#: Characters of a result's plain-text view (IPython's ``text/plain``).
+PLAIN_LIMIT = 20_000
+
+
 def more_rows(n: int) -> str:
     """'1 more row', '1,234 more rows': the note under a cut table."""
     return f"{n:,} more row{'' if n == 1 else 's'}"
@@ -113,6 +117,22 @@ class MetricResult:
 
     def __str__(self) -> str:
         return f"{self.title}\n{self.formatted(60).to_string(index=False)}"
+
+    def _repr_pretty_(self, p, cycle) -> None:
+        """The plain-text view IPython shows and stores beside the HTML (an executed
+        notebook's ``text/plain``): the printed table, made safe like every displayed
+        value (personal data redacted, long values cut), never the raw data."""
+        try:
+            text = str(self)
+        except Exception:  # noqa: BLE001 - a display must not raise
+            text = f"<{type(self).__name__}: {self.title}>"
+        p.text(safe_text(text, PLAIN_LIMIT))
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        # IPython prefers a class's own __repr__ (a dataclass subclass generates one,
+        # with the raw DataFrame) to an inherited _repr_pretty_: give each its own.
+        super().__init_subclass__(**kw)
+        cls._repr_pretty_ = MetricResult._repr_pretty_
 
     def plot(self, ax=None, **kw):
         """Draw the default chart for this result (title, labelled axes, units)."""

@@ -52,7 +52,7 @@ import pandas as pd
 
 from .. import __version__, config
 from ..display.formatting import fmt, fmt_change, fmt_p, fmt_pp, fmt_usd, is_missing
-from ..display.text import safe_frame
+from ..display.text import safe_frame, safe_text
 from ..metrics.kpi_registry import kpi as kpi_entry
 from ..metrics.kpi_registry import shown_in
 
@@ -243,10 +243,10 @@ def build_digest(
         kpis=_kpi_rows(k.df),
         alerts=_alert_rows(alerts_res) if status == "ok" else [],
         alerts_status=status,
-        alerts_message=message,
-        narrative=text,
+        alerts_message=safe_text(message, 500),
+        narrative=safe_text(text, 2000),
         charts=charts,
-        notes=notes,
+        notes=[safe_text(n, 500) for n in notes],
         alerts_delivery=_delivery(alerts_res),
         data_quality=quality,
     )

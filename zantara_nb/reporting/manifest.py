@@ -97,7 +97,7 @@ class RunManifest:
                         "channel": channel,
                         "kind": (result or {}).get("kind"),
                         "ok": state == "ok",
-                        "error": None if state == "ok" else _error(channel, result),
+                        "error": None if state == "ok" else (result or {}).get("error"),
                     }
                 )
 

@@ -549,7 +549,7 @@ def data_quality(rep: Report):
     th = (rep.thresholds or {}).get("data_quality") or None
     # the warehouse as a whole: the report's filters do not apply
     dq = compute(rep.wh, thresholds=th, start=rep.start, end=rep.end, as_of=rep.as_of, tz=rep.tz)
-    return _html(dq.html())
+    return _html(dq.html(header=False))  # the notebook's heading says what it is
 
 
 def top_categories(rep: Report, limit: int = 10):

@@ -47,13 +47,36 @@ class Statements(tuple):
 SQL_BLOCK_CLASS = "zantara-sql"
 
 
+#: Characters of a string literal shown in a page's SQL (data values can be long).
+SHOWN_LITERAL_LIMIT = 200
+_INVISIBLE = re.compile("[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def shown_sql(statements: Sequence[str]) -> str:
+    """The statements as a page shows them: in each string literal (a data value written
+    into the SQL) personal data redacted (:mod:`.pii`) and more than
+    :data:`SHOWN_LITERAL_LIMIT` characters cut with ``…``; invisible formatting
+    characters (right-to-left overrides, zero-width) shown as ``�`` everywhere, so the
+    code reads as it runs. ``.sql`` itself keeps the statements exactly as they ran."""
+    from . import pii
+
+    def literal(m: re.Match) -> str:
+        inner = pii.redact(m.group(0)[1:-1])
+        if len(inner) > SHOWN_LITERAL_LIMIT:
+            inner = inner[: SHOWN_LITERAL_LIMIT - 1].rstrip("'") + "…"
+        return f"'{inner}'"
+
+    return _INVISIBLE.sub("\ufffd", _STRING.sub(literal, str(Statements(statements))))
+
+
 def sql_details_html(statements: Sequence[str], *, open_: bool = False) -> str:
-    """A collapsed ``<details>`` block with the statements (escaped), or '' when none."""
+    """A collapsed ``<details>`` block with the statements (:func:`shown_sql`, escaped),
+    or '' when none."""
     if not statements:
         return ""
     n = len(statements)
     label = f"SQL ({n} statement{'' if n == 1 else 's'})"
-    body = html.escape(str(Statements(statements)))
+    body = html.escape(shown_sql(statements))
     return (
         f"<details class='{SQL_BLOCK_CLASS}'{' open' if open_ else ''}>"
         f"<summary style='cursor:pointer;color:#555'>{label}</summary>"
