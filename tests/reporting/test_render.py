@@ -273,3 +273,13 @@ def test_pdf_fetches_nothing_from_a_network():
         with pytest.raises(ValueError, match="disallowed protocol"):
             fetcher.fetch(url)
     assert fetcher.fetch("data:text/plain;base64,aGk=") is not None
+
+
+def test_error_text_redacts_personal_data_from_the_data():
+    nb = _executed(error=True)
+    bad = nb.cells[-1].outputs[0]
+    bad["evalue"] = "no category 'ana@example.com' from 203.0.113.9 \u202e"
+    bad["traceback"] = ["\x1b[31mKeyError\x1b[0m: 'ana@example.com'"]
+    err = render.notebook_error(nb)
+    assert err["evalue"] == "no category '[email]' from [ip] \ufffd"
+    assert err["traceback"] == ["KeyError: '[email]'"]

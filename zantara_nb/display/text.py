@@ -73,6 +73,13 @@ def safe_text(value: Any, limit: int | None = LIMIT) -> str:
     return shorten(s, limit)
 
 
+def redact_text(value: Any) -> str:
+    """Longer text (an error message, a traceback line) with personal data redacted and
+    invisible formatting characters shown as ``�``, nothing cut."""
+    s = "" if value is None else str(value)
+    return pii.redact(INVISIBLE.sub(INVISIBLE_MARK, s))
+
+
 def escape_dollars(text: str) -> str:
     """``$`` escaped for matplotlib (``\\$``), so no pair of them is parsed as math text."""
     return _DOLLAR.sub(r"\\$", text)
@@ -104,6 +111,7 @@ __all__ = [
     "WORD_LIMIT",
     "chart_text",
     "escape_dollars",
+    "redact_text",
     "safe_frame",
     "safe_text",
     "shorten",

@@ -401,15 +401,25 @@ def notebook_error(nb: nbformat.NotebookNode) -> dict[str, Any] | None:
             if o.get("output_type") == "error":
                 return {
                     "ename": o.get("ename", "Error"),
-                    "evalue": strip_ansi(str(o.get("evalue", ""))),
-                    "traceback": [strip_ansi(t) for t in o.get("traceback", [])][-40:],
+                    "evalue": error_text(o.get("evalue", ""))[:2000],
+                    "traceback": [error_text(t)[:2000] for t in o.get("traceback", [])][-40:],
                     "cell": n,
                 }
     return None
 
 
+def error_text(text: Any) -> str:
+    """An error message or traceback line as the manifest, the pages, the e-mail and the
+    log show it: colour codes stripped, personal data from the data redacted, invisible
+    characters shown (:func:`zantara_nb.display.text.redact_text`)."""
+    from ..display.text import redact_text
+
+    return redact_text(strip_ansi(str(text)))
+
+
 __all__: Sequence[str] = [
     "collect_runs",
+    "error_text",
     "external_references",
     "inject_banner",
     "notebook_error",

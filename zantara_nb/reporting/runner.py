@@ -373,8 +373,8 @@ def _error_of(out: Path, exc: BaseException) -> dict[str, Any]:
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
     return {
         "ename": getattr(exc, "ename", None) or type(exc).__name__,
-        "evalue": render.strip_ansi(str(getattr(exc, "evalue", None) or exc))[:2000],
-        "traceback": [render.strip_ansi(line) for line in "".join(tb).splitlines()][-40:],
+        "evalue": render.error_text(str(getattr(exc, "evalue", None) or exc))[:2000],
+        "traceback": [render.error_text(line) for line in "".join(tb).splitlines()][-40:],
         "cell": None,
     }
 
@@ -757,7 +757,7 @@ def _digest(
             )
         info["slack"] = d.alerts_delivery or None
     except Exception as exc:  # noqa: BLE001 - recorded; the run still renders
-        info = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        info = {"status": "failed", "error": render.error_text(f"{type(exc).__name__}: {exc}")}
         say(f"digest failed: {info['error']}")
     info["duration_s"] = round(time.monotonic() - t0, 3)
     return info
