@@ -381,9 +381,13 @@ def test_reader_reports_without_paths_in_the_manifest(tmp_path, digest_dir):
 
 
 def test_subject_template_and_header_injection(run_dir):
-    email_cfg = {**PARAMS["email"], "subject": "{suite}: {firing} firing ({start} to {end}) {nope}"}
+    email_cfg = {**PARAMS["email"], "subject": "{suite}: {firing} firing ({start} to {end})"}
     msg = build_run_message(run_dir, {**PARAMS, "email": email_cfg}, sender=SENDER)
-    assert msg["Subject"] == "weekly: 2 firing (2026-03-09 to 2026-03-15) {nope}"
+    assert msg["Subject"] == "weekly: 2 firing (2026-03-09 to 2026-03-15)"
+    for bad in ("{suite} {nope}", "{title.nope}"):  # refused, naming the setting
+        bad_cfg = {**PARAMS["email"], "subject": bad}
+        with pytest.raises(ValueError, match=r"email\.subject .*unknown field"):
+            build_run_message(run_dir, {**PARAMS, "email": bad_cfg}, sender=SENDER)
     evil = {**PARAMS, "title": "Report\r\nBcc: victim@example.com", "email": PARAMS["email"]}
     raw = build_run_message(run_dir, evil, sender=SENDER).as_bytes()
     parsed = _parse(raw)

@@ -72,7 +72,7 @@ from zantara_nb.deadline import Deadline
 from zantara_nb.display.formatting import fmt, fmt_num, is_missing
 from zantara_nb.display.text import safe_text
 from zantara_nb.reporting.digest import Digest
-from zantara_nb.reporting.suite import check_recipients
+from zantara_nb.reporting.suite import check_recipients, check_subject
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MANIFEST_FILE = "manifest.json"
@@ -194,7 +194,8 @@ class EmailOptions:
         return cls(
             to=to,
             failure_to=failure,
-            subject=str(e.get("subject") or DEFAULT_SUBJECT),
+            # an unknown field ({title.nope}) is refused here, naming email.subject
+            subject=check_subject(str(e.get("subject") or DEFAULT_SUBJECT)),
             base_url=(str(e["base_url"]).strip() or None) if e.get("base_url") else None,
             attach_reports=bool(e.get("attach_reports", True)),
             max_attach_bytes=int(float(e.get("max_attach_mb", 15)) * 1024 * 1024),
