@@ -438,9 +438,10 @@ def person_level_sql(scope: Scope, spec: FunnelSpec, win: timedelta, *, mature_o
     """
     name = scope.dialect.name
     if name not in STEP_SEARCH:
-        from . import funnels_duckdb
+        from . import funnels_clickhouse, funnels_duckdb
 
         STEP_SEARCH.setdefault("duckdb", funnels_duckdb.person_level_sql)
+        STEP_SEARCH.setdefault("clickhouse", funnels_clickhouse.person_level_sql)
     try:
         search = STEP_SEARCH[name]
     except KeyError:

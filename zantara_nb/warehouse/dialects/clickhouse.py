@@ -28,6 +28,7 @@ from .base import _UNITS, Dialect
 LOCAL_MARK = "Etc/GMT"
 
 
+_TEMP = re.compile(r"^\s*CREATE\s+TEMP\s+TABLE\b", re.I)
 _OFFSET_FN = re.compile(r"(?<![\w.])(lag|lead)\s*\(", re.I)
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.|'')*'")
 
@@ -156,6 +157,8 @@ class ClickHouseDialect(Dialect):
     # -- literals and types -------------------------------------------------------------
 
     def prepare(self, query: str) -> str:
+        # CREATE TEMP TABLE (DuckDB, PostgreSQL) is spelled TEMPORARY here (a session table)
+        query = _TEMP.sub("CREATE TEMPORARY TABLE", query)
         return _nullable_offsets(query)
 
     def str_lit(self, text: str) -> str:
