@@ -384,7 +384,7 @@ def test_default_as_of_is_the_end_of_the_last_complete_period(tmp_path):
         ({"notebooks": ["nope"]}, "not found"),
         ({"notebooks": ["nbs/a_ok", "nbs/a_ok"]}, "listed twice"),
         ({"notebooks": ["nbs/a_ok"], "period": "day"}, "use week or month"),
-        ({"notebooks": ["nbs/a_ok"], "timezone": "Mars/Olympus"}, "unknown timezone"),
+        ({"notebooks": ["nbs/a_ok"], "timezone": "Mars/Olympus"}, "unknown time ?zone"),
         ({"notebooks": ["nbs/a_ok"], "suite": "../x"}, "suite name"),
     ],
 )
