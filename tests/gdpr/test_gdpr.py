@@ -182,3 +182,20 @@ def test_salt_change_refuses_to_load(loaded, monkeypatch):
     monkeypatch.setenv("ZANTARA_HASH_SALT", "another salt")
     with pytest.raises(suppression.SaltMismatch):
         ingest(wh, path, format="posthog-jsonl", now=NOW)
+
+
+def test_many_ids_go_through_registered_tables(loaded, monkeypatch):
+    """Above LIST_LIMIT ids the SQL reads them from a registered table (semi-join): the
+    same groups, rows and deletions as with literal lists."""
+    from zantara_nb.gdpr import tables
+
+    wh, _ = loaded
+    expected = delete_persons(wh, ["u1", "u3"], dry_run=True, reports_dir=None)
+    monkeypatch.setattr(tables, "LIST_LIMIT", 0)
+    g = resolve(wh, "ana@example.co.id")
+    assert g.distinct_ids == U1_IDS and g.emails == ["ana@example.co.id"]
+    dry = delete_persons(wh, ["u1", "u3"], dry_run=True, reports_dir=None)
+    assert dry.rows == expected.rows
+    res = delete_persons(wh, ["u1", "u3"], reports_dir=None)
+    assert res.rows == expected.rows
+    assert wh.scalar("SELECT count(*) FROM events") == 4

@@ -109,25 +109,35 @@ def _hashes(groups: list[IdentityGroup]) -> dict[str, set[str]]:
     return out
 
 
-def _predicates(wh, groups: list[IdentityGroup]) -> dict[str, str]:
-    pids = sorted({p for g in groups for p in g.person_ids})
-    dids = sorted({x for g in groups for x in g.distinct_ids})
+def _id_sets(wh, groups: list[IdentityGroup]) -> tables.IdSets:
+    """The request's ids as SQL (literal lists, or registered tables for many)."""
     ids = _hashes(groups)
-    hashes = sorted({suppression.id_hash(v) for vs in ids.values() for v in vs})
-    texts = sorted(set(pids) | set(dids) | {e for g in groups for e in g.emails})
+    return tables.IdSets(
+        wh,
+        any=ids["person_id"] | ids["distinct_id"],
+        hash={suppression.id_hash(v) for vs in ids.values() for v in vs},
+    )
+
+
+def _predicates(wh, groups: list[IdentityGroup], idsets: tables.IdSets) -> dict[str, list[str]]:
+    """Per table, the predicates (one per column) selecting the group's rows."""
+    texts = sorted({x for g in groups for x in [*g.person_ids, *g.distinct_ids, *g.emails]})
     out = {}
     for table, cols in tables.personal_tables(wh).items():
-        pred = tables.person_predicates(wh, table, cols, pids, dids, hashes, texts)
-        if pred != "FALSE":
-            out[table] = pred
+        preds = tables.person_predicates(wh, table, cols, idsets, texts)
+        if preds:
+            out[table] = preds
     return out
 
 
-def _count(wh, preds: dict[str, str]) -> dict[str, int]:
-    return {
-        t: int(wh.engine.rows(f"SELECT count(*) FROM {wh.dialect.ident(t)} WHERE {p}")[0][0])
-        for t, p in preds.items()
-    }
+def _count(wh, preds: dict[str, list[str]]) -> dict[str, int]:
+    return {t: tables.count_union(wh, t, p) for t, p in preds.items()}
+
+
+def _delete(wh, table: str, preds: list[str]) -> int:
+    """Delete the rows matching any predicate: one pass per predicate, each filtering
+    one column while scanning (the rows an earlier pass took are gone already)."""
+    return sum(wh.engine.delete_where(table, p) for p in preds)
 
 
 def _audit(wh, res: DeleteResult, action: str, status: str, query: str, **extra) -> None:
@@ -187,16 +197,18 @@ def delete_persons(
         firsts = [g.first_seen for g in groups if g.first_seen is not None]
         if reports_dir is not None and firsts:
             res.runs = runs_including(reports_dir, min(firsts))
-        preds = _predicates(wh, groups)
-        if dry_run:
-            res.rows = _count(wh, preds)
-            res.seconds = time.perf_counter() - t0
-            return res
-        tables.ensure(wh, "gdpr_suppression", "gdpr_audit")
-        if wh.engine.transactional:
-            _delete_in_transaction(wh, res, preds, query, requested)
-        else:
-            _delete_step_by_step(wh, res, preds, query, requested)
+        if not dry_run:
+            tables.ensure(wh, "gdpr_suppression", "gdpr_audit")
+        with _id_sets(wh, groups) as idsets:
+            preds = _predicates(wh, groups, idsets)
+            if dry_run:
+                res.rows = _count(wh, preds)
+                res.seconds = time.perf_counter() - t0
+                return res
+            if wh.engine.transactional:
+                _delete_in_transaction(wh, res, preds, query, requested)
+            else:
+                _delete_step_by_step(wh, res, preds, query, requested)
     if posthog is not None:
         _posthog_delete(wh, res, posthog, query)
     res.seconds = time.perf_counter() - t0
@@ -213,7 +225,7 @@ def _delete_in_transaction(wh, res, preds, query, requested) -> None:
     con.execute("BEGIN TRANSACTION")
     try:
         for table, pred in preds.items():
-            res.rows[table] = wh.engine.delete_where(table, pred)
+            res.rows[table] = _delete(wh, table, pred)
             if table == "events":
                 _crash_point("after_events")
         res.suppressed = suppression.record(wh, res.request_id, _hashes(res.groups))
@@ -229,7 +241,7 @@ def _delete_step_by_step(wh, res, preds, query, requested) -> None:
     res.suppressed = suppression.record(wh, res.request_id, _hashes(res.groups))
     _audit(wh, res, "delete", "started", query, requested_at=requested)
     for table, pred in preds.items():
-        res.rows[table] = wh.engine.delete_where(table, pred)
+        res.rows[table] = _delete(wh, table, pred)
         if table == "events":
             _crash_point("after_events")
     _audit(wh, res, "delete", "done", query, requested_at=requested)

@@ -65,12 +65,25 @@ def _value(col: str, v: Any) -> Any:
     return v
 
 
-def _rows(wh, table: str, pred: str) -> list[dict]:
+def _rows(wh, table: str, preds: list[str]) -> list[dict]:
+    """The rows matching any predicate (one query per predicate; each row once), in the
+    table's order."""
     order = _ORDER.get(table)
-    sql = f"SELECT * FROM {wh.dialect.ident(table)} WHERE {pred}"
-    cur = wh.engine.execute(sql + (f" ORDER BY {order}" if order else ""))
-    names = [c[0] for c in cur.description]
-    return [{n: _value(n, v) for n, v in zip(names, row, strict=True)} for row in cur.fetchall()]
+    out: list[dict] = []
+    seen: set[str] = set()
+    for pred in preds:
+        cur = wh.engine.execute(f"SELECT * FROM {wh.dialect.ident(table)} WHERE {pred}")
+        names = [c[0] for c in cur.description]
+        for row in cur.fetchall():
+            key = repr(row)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append({n: _value(n, v) for n, v in zip(names, row, strict=True)})
+    if order:
+        keys = [k.strip() for k in order.split(",")]
+        out.sort(key=lambda r: tuple((r.get(k) is None, r.get(k) or 0) for k in keys))
+    return out
 
 
 def _latest_properties(events: list[dict]) -> dict:
@@ -97,12 +110,11 @@ def export_person(
         texts = sorted(set(pids) | set(dids) | set(group.emails))
         data: dict[str, list[dict]] = {}
         if group.found:
-            for table, cols in tables.personal_tables(wh).items():
-                pred = tables.person_predicates(
-                    wh, table, cols, pids, dids, hashes, texts, owner_only=True
-                )
-                if pred != "FALSE":
-                    data[table] = _rows(wh, table, pred)
+            with tables.IdSets(wh, any=[*pids, *dids], hash=hashes) as ids:
+                for table, cols in tables.personal_tables(wh).items():
+                    preds = tables.person_predicates(wh, table, cols, ids, texts, owner_only=True)
+                    if preds:
+                        data[table] = _rows(wh, table, preds)
     doc = {
         "schema": SCHEMA,
         "generated_at": datetime.now(UTC).isoformat(),

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..warehouse.tracking_plan import is_forbidden_id
+from . import tables
 
 EMAIL_KEYS = ("email", "$email")
 
@@ -84,38 +85,41 @@ def _rows(wh, sql: str, params=None) -> list[tuple]:
 
 
 def _scan(wh, dids: set[str], pids: set[str]) -> list[tuple]:
-    """(person_id, distinct_id, events, first, last) of the events naming these ids."""
-    d = wh.dialect
-    parts = []
-    if dids:
-        parts.append(d.in_list("distinct_id", sorted(dids)))
-    if pids:
-        parts.append(d.in_list("person_id", sorted(pids)))
-    if not parts:
-        return []
-    return _rows(
-        wh,
-        "SELECT person_id, distinct_id, count(*), min(timestamp), max(timestamp) "
-        f"FROM events WHERE {' OR '.join(parts)} GROUP BY person_id, distinct_id",
-    )
+    """(person_id, distinct_id, events, first, last) of the events naming these ids.
+
+    Two queries, each filtering one column while scanning (an ``OR`` across the two
+    columns is several times slower on a large table); the second leaves out the rows
+    of the first, so every (person, distinct id) group comes from one of them."""
+    agg = "SELECT person_id, distinct_id, count(*), min(timestamp), max(timestamp) FROM events"
+    out: list[tuple] = []
+    with tables.IdSets(wh, d=dids, p=pids) as ids:
+        if dids:
+            out += _rows(wh, f"{agg} WHERE {ids.where('distinct_id', 'd')} GROUP BY 1, 2")
+        if pids:
+            other = f" AND NOT coalesce({ids.where('distinct_id', 'd')}, FALSE)" if dids else ""
+            out += _rows(wh, f"{agg} WHERE {ids.where('person_id', 'p')}{other} GROUP BY 1, 2")
+    return out
+
+
+def _pairs(wh, table: str, a: str, b: str, ids_a: set[str], ids_b: set[str]) -> list[tuple]:
+    """Distinct (a, b) rows of a small table where ``a`` is in ``ids_a`` or ``b`` in
+    ``ids_b`` (one query per column)."""
+    out: set[tuple] = set()
+    with tables.IdSets(wh, a=ids_a, b=ids_b) as ids:
+        for col, kind, vals in ((a, "a", ids_a), (b, "b", ids_b)):
+            if vals:
+                out |= {
+                    (str(x), str(y))
+                    for x, y in _rows(
+                        wh, f"SELECT {a}, {b} FROM {table} WHERE {ids.where(col, kind)}"
+                    )
+                }
+    return sorted(out)
 
 
 def _pdi(wh, dids: set[str], pids: set[str]) -> list[tuple[str, str]]:
     """(distinct_id, person_id) rows of the stitching's map naming these ids."""
-    d = wh.dialect
-    parts = []
-    if dids:
-        parts.append(d.in_list("distinct_id", sorted(dids)))
-    if pids:
-        parts.append(d.in_list("person_id", sorted(pids)))
-    if not parts:
-        return []
-    return [
-        (str(a), str(b))
-        for a, b in _rows(
-            wh, f"SELECT distinct_id, person_id FROM person_distinct_ids WHERE {' OR '.join(parts)}"
-        )
-    ]
+    return _pairs(wh, "person_distinct_ids", "distinct_id", "person_id", dids, pids)
 
 
 def resolve(wh, ident: str) -> IdentityGroup:
@@ -144,12 +148,13 @@ def resolve_batch(wh, idents: list[str]) -> list[IdentityGroup]:
     all_seeds = set().union(*seeds.values())
     # persons of the seeds in the small tables (a seed may itself be a person id)
     pdi = _pdi(wh, all_seeds, all_seeds)
-    in_persons = {
-        str(r[0])
-        for r in _rows(
-            wh, f"SELECT person_id FROM persons WHERE {d.in_list('person_id', sorted(all_seeds))}"
-        )
-    }
+    with tables.IdSets(wh, s=all_seeds) as sids:
+        in_persons = {
+            str(r[0])
+            for r in _rows(
+                wh, f"SELECT person_id FROM persons WHERE {sids.where('person_id', 's')}"
+            )
+        }
     persons = {
         i: _clean(p for did, p in pdi if did in seeds[i] or p in seeds[i]) | (seeds[i] & in_persons)
         for i in live
@@ -160,15 +165,7 @@ def resolve_batch(wh, idents: list[str]) -> list[IdentityGroup]:
     }
     # ids named by identify/alias links of these ids: candidates, decided by their events
     all_ids = set().union(*ids.values())
-    links = [
-        (str(a), str(b))
-        for a, b in _rows(
-            wh,
-            "SELECT distinct_id, anon_distinct_id FROM identity_links WHERE "
-            f"{d.in_list('distinct_id', sorted(all_ids))} OR "
-            f"{d.in_list('anon_distinct_id', sorted(all_ids))}",
-        )
-    ]
+    links = _pairs(wh, "identity_links", "distinct_id", "anon_distinct_id", all_ids, all_ids)
     linked = {
         i: _clean(x for a, b in links if a in ids[i] or b in ids[i] for x in (a, b)) - ids[i]
         for i in live
@@ -231,11 +228,13 @@ def _emails(wh, groups: list[IdentityGroup]) -> None:
     d = wh.dialect
     owner = {p: g for g in groups for p in g.person_ids}
     mails: dict[int, set[str]] = {id(g): set(g.emails) for g in groups}
-    for pid, mail in _rows(
-        wh,
-        f"SELECT DISTINCT person_id, {_email_sql(d, 'set_props')} FROM events "
-        f"WHERE set_props IS NOT NULL AND {d.in_list('person_id', sorted(owner))}",
-    ):
+    with tables.IdSets(wh, o=set(owner)) as ids:
+        found = _rows(
+            wh,
+            f"SELECT DISTINCT person_id, {_email_sql(d, 'set_props')} FROM events "
+            f"WHERE set_props IS NOT NULL AND {ids.where('person_id', 'o')}",
+        )
+    for pid, mail in found:
         if mail and pid in owner:
             mails[id(owner[pid])].add(str(mail))
     for g in groups:

@@ -26,6 +26,7 @@ adds later, found from the engine's catalogue), plus tables keyed by ``id_hash``
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 from ..warehouse.schema import PERSONAL_TABLES
@@ -127,42 +128,98 @@ def personal_tables(wh) -> dict[str, tuple[str, ...]]:
     return out
 
 
+#: Up to this many ids are written into the SQL as a list (the engine filters the column
+#: with it while scanning); more go into a temporary table read by a semi-join.
+LIST_LIMIT = 50
+
+
+class IdSets:
+    """The ids of a request as SQL: ``ids.where(col, kind)`` is ``col IN (...)`` with a
+    literal list for a few ids, or ``col IN (SELECT id FROM _gdpr_<kind>)`` over a
+    registered table for many (``with IdSets(wh, person=..., distinct=...) as ids:``).
+
+    One column per predicate on purpose: a filter on one column is applied while
+    scanning (DuckDB: ~0.15 s on 50M events), an ``OR`` across columns is evaluated row
+    by row (~3 s), so callers run one predicate per column (:func:`person_predicates`).
+    """
+
+    def __init__(self, wh, **kinds) -> None:
+        self.wh = wh
+        self.values = {k: sorted({str(v) for v in vs}) for k, vs in kinds.items()}
+        self.registered: list[str] = []
+        self.tag = f"{id(self) % 100_000_000:x}"
+
+    def __enter__(self) -> IdSets:
+        import pyarrow as pa
+
+        for kind, values in self.values.items():
+            if len(values) > LIST_LIMIT:
+                name = f"_gdpr_{kind}_{self.tag}"
+                self.wh.con.register(name, pa.table({"id": pa.array(values, pa.string())}))
+                self.registered.append(name)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for name in self.registered:
+            with contextlib.suppress(Exception):
+                self.wh.con.unregister(name)
+
+    def has(self, kind: str) -> bool:
+        return bool(self.values.get(kind))
+
+    def where(self, column: str, kind: str) -> str:
+        d = self.wh.dialect
+        values = self.values.get(kind) or []
+        if not values:
+            return "FALSE"
+        if len(values) > LIST_LIMIT:
+            return f"{d.ident(column)} IN (SELECT id FROM _gdpr_{kind}_{self.tag})"
+        return d.in_list(d.ident(column), values)
+
+
 def person_predicates(
     wh,
     table: str,
     columns: Sequence[str],
-    person_ids: Sequence[str],
-    distinct_ids: Sequence[str],
-    hashes: Sequence[str],
+    ids: IdSets,
     texts: Sequence[str] = (),
     *,
     owner_only: bool = False,
-) -> str:
-    """SQL predicate selecting the group's rows of ``table`` (by its ``columns``).
+) -> list[str]:
+    """SQL predicates selecting the group's rows of ``table`` (by its ``columns``), one
+    per column (their union is the group's rows; see :class:`IdSets` for why).
 
-    ``person_id`` matches the person ids; ``distinct_id``/``anon_distinct_id`` the
-    distinct ids; ``id_hash`` the hashes. For ``quarantine`` also rows whose raw text
-    holds one of ``texts`` as a JSON string (``"id"``): rows that failed to load before
-    their distinct id was read.
+    ``person_id`` matches the person and distinct ids (``ids`` kind ``any``);
+    ``distinct_id``/``anon_distinct_id`` the same; ``id_hash`` the hashes (kind
+    ``hash``). For ``quarantine`` also rows whose raw text holds one of ``texts`` as a
+    JSON string (``"id"``): rows that failed to load before their distinct id was read.
 
     ``owner_only`` (export): only the person's own rows, never another person's row that
     merely names them (an identify by someone else linking their anonymous id, a
     quarantined row of someone else mentioning them): those are erased, not exported.
     """
     d = wh.dialect
-    ids = sorted(set(distinct_ids) | set(person_ids))
     preds: list[str] = []
     for c in columns:
         if owner_only and c == "anon_distinct_id":
             continue
-        if c == "person_id" and person_ids:
-            preds.append(d.in_list(d.ident(c), sorted(set(person_ids) | set(distinct_ids))))
-        elif c in ("distinct_id", "anon_distinct_id") and ids:
-            preds.append(d.in_list(d.ident(c), ids))
-        elif c in HASH_COLUMNS and hashes:
-            preds.append(d.in_list(d.ident(c), sorted(set(hashes))))
-    if table == "quarantine":
-        for t in sorted(set(texts)):
-            found = d.contains("raw", d.str_lit('"' + t + '"'))
-            preds.append(f"distinct_id IS NULL AND {found}" if owner_only else found)
-    return " OR ".join(f"({p})" for p in preds) if preds else "FALSE"
+        if c in PERSON_COLUMNS and ids.has("any"):
+            preds.append(ids.where(c, "any"))
+        elif c in HASH_COLUMNS and ids.has("hash"):
+            preds.append(ids.where(c, "hash"))
+    if table == "quarantine" and texts:
+        found = " OR ".join(d.contains("raw", d.str_lit('"' + t + '"')) for t in sorted(set(texts)))
+        preds.append(f"distinct_id IS NULL AND ({found})" if owner_only else f"({found})")
+    return preds
+
+
+def count_union(wh, table: str, preds: Sequence[str]) -> int:
+    """Rows of ``table`` matching any of ``preds``: each predicate counted without the
+    rows of the ones before it (its own column filtered first, the rest on few rows)."""
+    t = wh.dialect.ident(table)
+    n = 0
+    for i, p in enumerate(preds):
+        before = " OR ".join(f"({q})" for q in preds[:i])
+        extra = f" AND NOT coalesce({before}, FALSE)" if before else ""
+        n += int(wh.engine.rows(f"SELECT count(*) FROM {t} WHERE ({p}){extra}")[0][0])
+    return n
