@@ -105,7 +105,6 @@ class Engine(ABC):
         return n
 
 
-
 EngineFactory = Callable[..., Engine]
 _ENGINES: dict[str, EngineFactory] = {}
 
