@@ -85,6 +85,7 @@ def warehouse_engine(request):
     old = os.environ.get("ZANTARA_ENGINE")
     os.environ["ZANTARA_ENGINE"] = name
     yield name
+    release_copies()  # one module's chdb copies at a time: the worker's memory stays small
     if old is None:
         os.environ.pop("ZANTARA_ENGINE", None)
     else:
