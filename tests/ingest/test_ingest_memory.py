@@ -27,6 +27,18 @@ CHILD = textwrap.dedent(
     from zantara_nb.ingest import ingest
     from zantara_nb.warehouse import Warehouse
 
+    def peak_rss_mb():
+        # this process's own high-water mark: ru_maxrss carries the parent's across
+        # exec, so a pytest worker that grew before would be counted
+        try:
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
     path, db = sys.argv[1], sys.argv[2]
     t = time.perf_counter()
     with Warehouse(db) as wh:
@@ -35,7 +47,7 @@ CHILD = textwrap.dedent(
         quarantine = wh.scalar("SELECT count(*) FROM quarantine")
     print(json.dumps({
         "seconds": time.perf_counter() - t,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "rows_read": s.rows_read, "loaded": s.loaded, "duplicates": s.duplicates,
         "quarantined": s.quarantined, "events": events, "quarantine": quarantine,
     }))

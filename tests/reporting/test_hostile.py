@@ -79,8 +79,8 @@ def _sql_list(values: list[str]) -> str:
 def _poison(path: Path) -> None:
     """Hostile values in every property that reaches a page (a copy of the demo).
 
-    The 200 KB value goes to a few hundred rows only (run in a child process, so the
-    test worker's own memory stays as it was: other tests measure peak RSS).
+    The 200 KB value goes to a few hundred rows only, in a child process, so the test
+    worker's memory does not grow.
     """
     short = [h for h in HOSTILE if h is not BIG]
     vals = _sql_list(short)
@@ -261,10 +261,6 @@ def test_pages_notebooks_and_records_show_nothing_hostile(hostile):
     assert "&lt;script&gt;alert(" in seen
     assert "[email]" in seen and "[phone]" in seen and "[ip]" in seen
     assert "ZZZZ…" in seen
-    # the worker's memory: the data was poisoned in a child; the run itself stays small
-    import resource
-
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 < 1500
     assert "\ufffdgnp.exe" in seen and "vi\ufffdsa" in seen  # invisible characters shown
     assert "moved" in seen or "query_category=mail [email]" in seen
     assert r"$\boom$" in seen or r"\$\boom\$" not in seen
