@@ -211,6 +211,9 @@ def apply_retention(
                 ],
                 ignore_index=True,
             )
+            frames["rollup_funnels"] = build.funnels(
+                wh, tz, first, freeze_from, run.cutoff_day, today
+            )
         run.rolled = {t: len(f) for t, f in frames.items()}
         preds = _predicates(wh, policy, cutoff, today)
         for name, table in _TABLE.items():
@@ -252,7 +255,10 @@ def _write_rollups(wh, frames: dict[str, pd.DataFrame], run: RetentionRun) -> No
     """Replace the rows of the rolled-up days (and frozen cohort cells) with ``frames``."""
     d = wh.dialect
     for table, df in frames.items():
-        if table == "rollup_cohorts":
+        if table == "rollup_funnels":
+            for week in sorted(set(df["cohort"])):
+                wh.engine.delete_where(table, f"unit = 'week' AND cohort = {d.date_lit(week)}")
+        elif table == "rollup_cohorts":
             for unit, part in df.groupby("unit"):
                 keys = [
                     f"(cohort = {d.date_lit(c)} AND k = {int(k)})"

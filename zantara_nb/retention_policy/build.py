@@ -149,3 +149,27 @@ def cohorts(
         }
     )
     return out.reset_index(drop=True)
+
+
+def funnels(
+    wh, tz: str, first: date, freeze_from: date | None, freeze_until: date, as_of: date
+) -> pd.DataFrame:
+    """The seed funnel (landing → signup → first query → D7 → paid) per weekly cohort of
+    its entries, for the weeks that start before ``freeze_until`` (and at or after
+    ``freeze_from``): persons at each step, as ``funnel()`` counts them."""
+    from ..metrics.funnels import SEED_FUNNEL, funnel
+    from ..metrics.retention import add_periods, period_floor
+
+    cols = _columns("rollup_funnels")
+    week = period_floor(first, "week")
+    out = []
+    while week < freeze_until:
+        if freeze_from is None or week >= freeze_from:
+            end = add_periods(week, "week", 1)
+            steps = funnel(
+                wh, SEED_FUNNEL, start=week, end=end, tz=tz, as_of=_midnight(as_of, tz)
+            ).steps
+            for i, (name, n) in enumerate(zip(steps["name"], steps["persons"], strict=True)):
+                out.append(("week", tz, week, i + 1, str(name), int(0 if pd.isna(n) else n)))
+        week = add_periods(week, "week", 1)
+    return pd.DataFrame(out, columns=cols)

@@ -26,6 +26,9 @@ Tables (no person identifiers):
                           AI cost (USD), ratings up/down, errors, MRR, subscribers.
 ``rollup_cohorts``        per cohort period (week, month) and period k: cohort size and
                           persons retained (the default retention of the reports).
+``rollup_funnels``        per weekly cohort of the seed funnel's entries: persons at each
+                          step, as ``funnel(SEED_FUNNEL)`` counted them (stored; the funnel
+                          function does not read it yet).
 """
 
 from __future__ import annotations
@@ -109,6 +112,17 @@ TABLES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
             ("retained", "BIGINT"),
         ],
         ["unit", "cohort"],
+    ),
+    "rollup_funnels": (
+        [
+            ("unit", "VARCHAR"),
+            ("tz", "VARCHAR"),
+            ("cohort", "DATE"),
+            ("step", "INTEGER"),
+            ("name", "VARCHAR"),
+            ("persons", "BIGINT"),
+        ],
+        ["cohort"],
     ),
 }
 
