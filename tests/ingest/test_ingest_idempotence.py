@@ -122,22 +122,28 @@ def test_failed_load_leaves_nothing(wh, tmp_path, monkeypatch):
     rows = [posthog(f"f{i}", "message_sent") for i in range(6)]
     path = write_jsonl(tmp_path / "f.jsonl", rows)
     import zantara_nb.ingest.load as load
+    import zantara_nb.ingest.load_clickhouse as load_ch
 
     calls = {"n": 0}
-    real = load._insert_chunk
+    real = load.count_chunk
 
-    def flaky(con, groups, load_id, file, totals):
+    def flaky(groups, totals):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("disk on fire")
-        return real(con, groups, load_id, file, totals)
+        return real(groups, totals)
 
-    monkeypatch.setattr(load, "_insert_chunk", flaky)
+    # both engines' writers count each chunk first; ClickHouse writes every chunk at once
+    monkeypatch.setattr(load, "count_chunk", flaky)
+    monkeypatch.setattr(load_ch, "count_chunk", flaky)
+    monkeypatch.setattr(load_ch, "FLUSH_ROWS", 1)
     with pytest.raises(RuntimeError):
         ingest(wh, path, now=NOW, chunk_rows=3)
+    assert calls["n"] == 2
     assert counts(wh) == (0, 0, 0)  # the first chunk was taken back
     assert wh.scalar("SELECT status FROM loads") == "failed"
     assert "disk on fire" in wh.scalar("SELECT message FROM loads")
-    monkeypatch.setattr(load, "_insert_chunk", real)
+    monkeypatch.setattr(load, "count_chunk", real)
+    monkeypatch.setattr(load_ch, "count_chunk", real)
     [s] = ingest(wh, path, now=NOW, chunk_rows=3)
     assert s.loaded == 6

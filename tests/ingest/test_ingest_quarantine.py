@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from enginekit import current_engine
 from ingest_fixtures import NOW, posthog, segment, write_csv, write_jsonl, write_lines
 
 from zantara_nb.ingest import REASONS, ingest
@@ -217,7 +218,8 @@ def test_mixed_offsets_in_one_file(wh, tmp_path):
     [s] = ingest(wh, path, now=NOW)
     assert s.naive_timestamps == 1
     assert wh.scalar("SELECT count(DISTINCT timestamp) FROM events") == 1
-    assert wh.scalar("SELECT current_setting('TimeZone')") == "UTC"
+    if current_engine() == "duckdb":  # the loader leaves the session's zone as it was
+        assert wh.scalar("SELECT current_setting('TimeZone')") == "UTC"
     assert "naive timestamps" in str(s)
 
 
@@ -262,6 +264,8 @@ def test_summary_text_and_html(wh, tmp_path):
 
 
 def test_naive_is_utc_whatever_the_session_zone(wh, tmp_path):
+    if current_engine() != "duckdb":
+        pytest.skip("a DuckDB session setting (ClickHouse sessions run in UTC)")
     wh.execute("SET TimeZone = 'Asia/Jakarta'")
     path = write_jsonl(
         tmp_path / "n.jsonl", [posthog("n", "message_sent", timestamp="2025-11-15T07:30:00")]

@@ -253,73 +253,99 @@ def _process_chunk(con, staged, load_id: int, file: str, totals: _Totals) -> Non
         del stage
 
 
-def _insert_chunk(con, groups: list[tuple], load_id: int, file: str, totals: _Totals) -> None:
+# The per-chunk SQL, over the staged chunk ``_zn_stage``; the relations it checks against
+# are named, so the ClickHouse writer runs the same statements over what it looked up.
+
+
+def new_rows_sql(events: str = "events") -> str:
+    """The first line of each valid uuid not in ``events`` nor pending (``_zn_pending``)."""
+    return f"""
+        SELECT min(_line) AS _line FROM _zn_stage s
+        WHERE reason IS NULL
+          AND NOT EXISTS (SELECT 1 FROM {events} e WHERE e.uuid = s.uuid)
+          AND NOT EXISTS (SELECT 1 FROM _zn_pending q WHERE q.uuid = s.uuid)
+        GROUP BY uuid
+        """
+
+
+def event_rows_sql(load_id: int, persons: str = "person_distinct_ids") -> str:
+    """The events of the new lines (``_zn_new``), each with its current person."""
+    return f"""
+        SELECT {_event_select(load_id)}
+        FROM _zn_stage s LEFT JOIN {persons} p ON p.distinct_id = s.distinct_id
+        WHERE s._line IN (SELECT _line FROM _zn_new)
+        """
+
+
+#: The identity links of the new lines.
+LINK_ROWS_SQL = """
+        SELECT distinct_id, anon_distinct_id, link_kind AS kind, timestamp, uuid FROM _zn_stage
+        WHERE _line IN (SELECT _line FROM _zn_new)
+          AND anon_distinct_id IS NOT NULL AND anon_distinct_id <> distinct_id
+        """
+LINK_COLUMNS = "distinct_id, anon_distinct_id, kind, timestamp, uuid"
+QUARANTINE_COLUMNS = "load_id, file, line, reason, field, detail, distinct_id, raw, raw_hash"
+
+
+def quarantine_sql(quarantine: str = "quarantine", insert: bool = True) -> str:
+    """The quarantine rows of the chunk (parameters: load id, file): the first line of
+    each (raw_hash, reason) not already in ``quarantine``. ``insert``: DuckDB inserts
+    them and returns (reason, count); else the rows themselves are selected."""
+    rows = f"""
+                SELECT ?::INTEGER AS load_id, ?::VARCHAR AS file, _line AS line, reason, field,
+                    CASE WHEN reason = 'invalid_property' THEN {property_detail_sql()} ELSE detail END AS detail,
+                    distinct_id, {scrub_raw_sql("raw")} AS raw, raw_hash
+                FROM q
+                WHERE _line IN (SELECT _line FROM firsts)
+                  AND NOT EXISTS (SELECT 1 FROM {quarantine} x
+                                  WHERE x.raw_hash = q.raw_hash AND x.reason = q.reason)"""
+    head = """
+            WITH q AS (
+                SELECT *, md5(raw) AS raw_hash FROM _zn_stage WHERE reason IS NOT NULL
+            ), firsts AS (
+                SELECT min(_line) AS _line FROM q GROUP BY raw_hash, reason
+            )"""
+    if not insert:
+        return head + rows
+    return f"""{head}, ins AS (
+                INSERT INTO {quarantine} ({QUARANTINE_COLUMNS})
+                {rows}
+                RETURNING reason
+            )
+            SELECT reason, count(*) FROM ins GROUP BY reason
+            """
+
+
+def count_chunk(groups: list[tuple], totals: _Totals) -> tuple[int, int]:
+    """Add a chunk's rows to the totals (rows read, tracking plan, naive timestamps);
+    returns its (valid, bad) row counts."""
     rows = sum(g[4] for g in groups)
     valid = sum(g[4] for g in groups if g[3] is None)
-    bad = rows - valid
     totals.rows_read += rows
     for event, keys, set_keys, reason, n, naive in groups:
         if reason is None:
             totals.plan.add(event, keys, set_keys, n)
             totals.naive += naive
+    return valid, rows - valid
 
+
+def _insert_chunk(con, groups: list[tuple], load_id: int, file: str, totals: _Totals) -> None:
+    valid, bad = count_chunk(groups, totals)
     pending = totals.pending
     con.register("_zn_pending", pending.select(["uuid"]))
-    new = _arrow(
-        con,
-        """
-        SELECT min(_line) AS _line FROM _zn_stage s
-        WHERE reason IS NULL
-          AND NOT EXISTS (SELECT 1 FROM events e WHERE e.uuid = s.uuid)
-          AND NOT EXISTS (SELECT 1 FROM _zn_pending q WHERE q.uuid = s.uuid)
-        GROUP BY uuid
-        """,
-    )
+    new = _arrow(con, new_rows_sql())
     con.unregister("_zn_pending")
     con.register("_zn_new", new)
-    rows_new = _arrow(
-        con,
-        f"""
-        SELECT {_event_select(load_id)}
-        FROM _zn_stage s LEFT JOIN person_distinct_ids p ON p.distinct_id = s.distinct_id
-        WHERE s._line IN (SELECT _line FROM _zn_new)
-        """,
-    )
+    rows_new = _arrow(con, event_rows_sql(load_id))
     loaded = rows_new.num_rows
     totals.pending = pa.concat_tables([pending, rows_new]) if pending.num_rows else rows_new
     _flush(con, totals, final=False)
     totals.links += con.execute(
-        """
-        INSERT INTO identity_links (distinct_id, anon_distinct_id, kind, timestamp, uuid)
-        SELECT distinct_id, anon_distinct_id, link_kind, timestamp, uuid FROM _zn_stage
-        WHERE _line IN (SELECT _line FROM _zn_new)
-          AND anon_distinct_id IS NOT NULL AND anon_distinct_id <> distinct_id
-        """
+        f"INSERT INTO identity_links ({LINK_COLUMNS}) {LINK_ROWS_SQL}"
     ).fetchall()[0][0]
     quarantined: list[tuple[str, int]] = []
     if bad:
-        quarantined = con.execute(
-            f"""
-            WITH q AS (
-                SELECT *, md5(raw) AS raw_hash FROM _zn_stage WHERE reason IS NOT NULL
-            ), firsts AS (
-                SELECT min(_line) AS _line FROM q GROUP BY raw_hash, reason
-            ), ins AS (
-                INSERT INTO quarantine
-                    (load_id, file, line, reason, field, detail, distinct_id, raw, raw_hash)
-                SELECT ?, ?, _line, reason, field,
-                    CASE WHEN reason = 'invalid_property' THEN {property_detail_sql()} ELSE detail END,
-                    distinct_id, {scrub_raw_sql("raw")}, raw_hash
-                FROM q
-                WHERE _line IN (SELECT _line FROM firsts)
-                  AND NOT EXISTS (SELECT 1 FROM quarantine x
-                                  WHERE x.raw_hash = q.raw_hash AND x.reason = q.reason)
-                RETURNING reason
-            )
-            SELECT reason, count(*) FROM ins GROUP BY reason
-            """,
-            [load_id, file],
-        ).fetchall()
+        quarantined = con.execute(quarantine_sql(), [load_id, file]).fetchall()
     con.unregister("_zn_new")
     totals.loaded += loaded
     totals.quarantined.update(dict(quarantined))
@@ -422,6 +448,126 @@ def _fail_load(con, load_id: int, message: str) -> None:
         )
 
 
+class _DuckDBWriter:
+    """Writes one file's load into a DuckDB warehouse: a transaction per chunk, and one
+    last transaction that appends the rest, records the load and stitches."""
+
+    errors: tuple[type[BaseException], ...] = (duckdb.Error,)
+
+    def __init__(self, wh, path: Path) -> None:
+        self.wh = wh
+        self.con = wh.con
+        self.file = str(path)
+        self.load_id = 0
+        self.tx = _Tx(self.con)
+        self._saved: tuple[str, str, str] | None = None
+
+    def begin(self, fmt: str) -> int:
+        """Record the load as ``running``; returns its id."""
+        self.load_id = self.con.execute(
+            "INSERT INTO loads (path, format, started_at, status, message) "
+            "VALUES (?, ?, ?, 'running', ?) RETURNING load_id",
+            [self.file, fmt, datetime.now(UTC), _loader()],
+        ).fetchall()[0][0]
+        return self.load_id
+
+    def record(self, s: LoadSummary, sha: str | None, nbytes: int | None) -> None:
+        _finish_load(self.con, self.load_id, s, sha, nbytes)
+
+    def prepare(self) -> int:
+        """Loading settings on (UTC, no insertion order, a bounded buffer pool); returns
+        the number of threads staging may use."""
+        con = self.con
+        self._saved = (
+            _setting(con, "preserve_insertion_order"),
+            _setting(con, "memory_limit"),
+            _setting(con, "TimeZone"),
+        )
+        threads = int(_setting(con, "threads"))
+        con.execute("SET TimeZone = 'UTC'")  # a timestamp without an offset is UTC
+        con.execute("SET preserve_insertion_order = false")
+        if _to_bytes(self._saved[1]) > _to_bytes(INGEST_MEMORY_LIMIT):
+            con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+        return threads
+
+    def restore(self) -> None:
+        if self._saved is None:
+            return
+        order, memory, zone = self._saved
+        self.con.execute(f"SET preserve_insertion_order = {order}")
+        self.con.execute(f"SET memory_limit = '{memory}'")
+        self.con.execute(f"SET TimeZone = '{zone}'")
+
+    def write(self, staged, totals: _Totals) -> None:
+        with self.tx:
+            _process_chunk(self.con, staged, self.load_id, self.file, totals)
+
+    def undo(self) -> None:
+        undo_load(self.con, self.load_id)
+
+    def complete(self, totals: _Totals, s: LoadSummary, digest: tuple) -> None:
+        """The load completes in one transaction: the last rows, its record, persons."""
+        with self.tx:
+            _flush(self.con, totals, final=True)
+            privacy_gate.finish(self.wh, totals, s)  # added for gdpr: counts and consent
+            self.record(s, *digest)
+            _crash_point("finish")
+            _update_persons(self.wh, s)
+            _crash_point("commit")
+
+    def fail(self, message: str, *, interrupted: bool = False) -> None:
+        _fail_load(self.con, self.load_id, message)
+        if interrupted:
+            with contextlib.suppress(duckdb.Error):
+                self.con.execute(
+                    "UPDATE loads SET status = 'interrupted' WHERE load_id = ?", [self.load_id]
+                )
+
+    def done(self) -> None:
+        self.con.execute(
+            "UPDATE loads SET finished_at = ? WHERE load_id = ?", [datetime.now(UTC), self.load_id]
+        )
+
+
+def _update_persons(wh, s: LoadSummary) -> None:
+    """Identity stitching when the load added links, else a persons rebuild when it
+    added events (they move persons' first/last seen and properties)."""
+    if s.identity_links:
+        from ..warehouse.identity import stitch_in_transaction
+
+        stitch_in_transaction(wh)
+    elif s.loaded:
+        from ..warehouse.identity import rebuild_persons
+
+        rebuild_persons(wh)
+
+
+def _summarize(s: LoadSummary, totals: _Totals, skipped_blank: int) -> None:
+    """Fill a load summary from the totals of its chunks."""
+    s.rows_read = totals.rows_read
+    s.loaded = totals.loaded
+    s.duplicates = totals.duplicates
+    s.quarantined = dict(totals.quarantined.most_common())
+    s.naive_timestamps = totals.naive
+    s.unknown_events = dict(totals.plan.unknown_events.most_common())
+    s.unknown_properties = dict(totals.plan.unknown_properties.most_common())
+    s.naming_problems = dict(totals.plan.naming_problems.most_common())
+    s.redacted_properties = totals.plan.redacted
+    s.long_values = dict(totals.plan.long_values.most_common())
+    s.identity_links = totals.links
+    s.blank_lines = totals.blank + skipped_blank
+    s.status, s.message = _status(totals)
+
+
+def _writer_for(wh, path: Path):
+    """The engine's writer: DuckDB's transactions, or ClickHouse's batches."""
+    if getattr(wh.engine, "transactional", True):
+        return _DuckDBWriter(wh, path)
+    from .load_clickhouse import ClickHouseWriter
+
+    return ClickHouseWriter(wh, path)
+
+
 def _load_file(
     wh, path: Path, format: str | None, mapping: dict | None, now: datetime, chunk_rows: int
 ) -> LoadSummary:
@@ -430,40 +576,28 @@ def _load_file(
     layout = _LAYOUT.get(fmt) or ("jsonl" if sn.kind in ("json-lines", "empty") else "json")
     if format == "posthog-jsonl" and sn.kind == "json-document":
         layout = "jsonl"  # named JSON lines: read it as such (broken first lines included)
-    con = wh.con
+    writer = _writer_for(wh, path)
     gate = privacy_gate.open_gate(wh, now)  # added for gdpr (before the load is recorded)
-    load_id = con.execute(
-        "INSERT INTO loads (path, format, started_at, status, message) "
-        "VALUES (?, ?, ?, 'running', ?) RETURNING load_id",
-        [str(path), fmt, datetime.now(UTC), _loader()],
-    ).fetchall()[0][0]
+    load_id = writer.begin(fmt)
     summary = LoadSummary(path=str(path), format=fmt, load_id=load_id)
 
     if sn.kind == "empty":
         sha, nbytes = file_digest(path)
         summary.status, summary.message = "failed", "the file is empty"
         summary.seconds = time.perf_counter() - t0
-        _finish_load(con, load_id, summary, sha, nbytes)
+        writer.record(summary, sha, nbytes)
         return summary
 
-    order = _setting(con, "preserve_insertion_order")
-    memory = _setting(con, "memory_limit")
-    zone = _setting(con, "TimeZone")
-    threads = int(_setting(con, "threads"))
-    con.execute("SET TimeZone = 'UTC'")  # a timestamp without an offset is UTC
-    con.execute("SET preserve_insertion_order = false")
-    if _to_bytes(memory) > _to_bytes(INGEST_MEMORY_LIMIT):
-        con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    threads = writer.prepare()
     scon = _stage_connection(threads)
     hasher = FileHasher(path)
     source = None
     totals = _Totals(threads)
-    # A transaction per chunk (one per file keeps every appended row in memory until
-    # the commit: +650 MB per million rows measured), then one last transaction that
-    # appends the rest, marks the load done and stitches. Until that commits the load is
+    # DuckDB: a transaction per chunk (one per file keeps every appended row in memory
+    # until the commit: +650 MB per million rows measured), then one last transaction
+    # that appends the rest, marks the load done and stitches. Until then the load is
     # 'running', and a process that finds a 'running' load while holding the warehouse
     # (so its loader is gone) removes its rows before anyone reads them (recovery.py).
-    tx = _Tx(con)
     try:
         for slow in (False, True):
             totals = _Totals(threads)
@@ -482,78 +616,48 @@ def _load_file(
                 # closing: the worker is done with the source before it is closed
                 with contextlib.closing(_staged(source.chunks, scon, env, now, totals)) as it:
                     for staged in it:
-                        with tx:
-                            _process_chunk(con, staged, load_id, str(path), totals)
+                        writer.write(staged, totals)
                         _crash_point("chunk")
             except Restart:
                 source.close()
-                undo_load(con, load_id)  # an error here leaves the load 'running': recovered
+                writer.undo()  # an error here leaves the load 'running': recovered
                 if slow:  # pragma: no cover - the slow path never restarts
                     raise
                 continue
             break
 
         s = summary
-        s.rows_read = totals.rows_read
-        s.loaded = totals.loaded
-        s.duplicates = totals.duplicates
-        s.quarantined = dict(totals.quarantined.most_common())
-        s.naive_timestamps = totals.naive
-        s.unknown_events = dict(totals.plan.unknown_events.most_common())
-        s.unknown_properties = dict(totals.plan.unknown_properties.most_common())
-        s.naming_problems = dict(totals.plan.naming_problems.most_common())
-        s.redacted_properties = totals.plan.redacted
-        s.long_values = dict(totals.plan.long_values.most_common())
-        s.identity_links = totals.links
-        s.blank_lines = totals.blank + source.skipped["blank"]
-        s.status, s.message = _status(totals)
+        _summarize(s, totals, source.skipped["blank"])
         s.seconds = time.perf_counter() - t0
-        digest = hasher.result()
-        # the load completes in one transaction: the last rows, its record, persons
-        with tx:
-            _flush(con, totals, final=True)
-            privacy_gate.finish(wh, totals, s)  # added for gdpr: counts and consent
-            _finish_load(con, load_id, s, *digest)
-            _crash_point("finish")
-            if s.identity_links:
-                from ..warehouse.identity import stitch_in_transaction
-
-                stitch_in_transaction(wh)
-            elif s.loaded:
-                from ..warehouse.identity import rebuild_persons
-
-                rebuild_persons(wh)  # new events move persons' first/last seen and properties
-            _crash_point("commit")
+        writer.complete(totals, s, hasher.result())
     except BaseException as exc:
-        # all or nothing: take back the chunks already committed for this load (should
+        # all or nothing: take back the chunks already written for this load (should
         # that fail too, the load stays 'running' and the next holder recovers it)
         try:
-            undo_load(con, load_id)
+            writer.undo()
         except Exception:  # noqa: BLE001 - recovered later; report the first error
             raise exc from None
         if isinstance(exc, IngestError):
-            _fail_load(con, load_id, str(exc))
+            writer.fail(str(exc))
             raise
-        if isinstance(exc, duckdb.Error):
+        if isinstance(exc, writer.errors):
             msg = f"{path}: load failed: {str(exc).splitlines()[0]}"
-            _fail_load(con, load_id, msg)
+            writer.fail(msg)
             raise IngestError(msg) from exc
         if isinstance(exc, KeyboardInterrupt):
-            _fail_load(con, load_id, f"{path}: load interrupted (Ctrl-C); nothing of it was kept")
-            with contextlib.suppress(duckdb.Error):
-                con.execute("UPDATE loads SET status = 'interrupted' WHERE load_id = ?", [load_id])
+            writer.fail(
+                f"{path}: load interrupted (Ctrl-C); nothing of it was kept", interrupted=True
+            )
             raise
-        _fail_load(con, load_id, f"{path}: load failed: {type(exc).__name__}: {exc}")
+        writer.fail(f"{path}: load failed: {type(exc).__name__}: {exc}")
         raise
     finally:
         if source is not None:
             source.close()
         scon.close()
-        con.execute(f"SET preserve_insertion_order = {order}")
-        con.execute(f"SET memory_limit = '{memory}'")
-        con.execute(f"SET TimeZone = '{zone}'")
+        writer.restore()
     summary.seconds = time.perf_counter() - t0
-    con.execute("UPDATE loads SET finished_at = ? WHERE load_id = ?", [datetime.now(UTC), load_id])
+    writer.done()
     return summary
 
 

@@ -52,7 +52,18 @@ DDL = (
 
 
 def writing(wh):
-    """Hold the warehouse for writing for a block, where the warehouse can (else nothing)."""
+    """Hold the warehouse for writing for a block, where the warehouse can (else nothing).
+
+    PostHog pulls and batch-export folders keep their cursors and PostHog's persons in
+    DuckDB SQL: on a ClickHouse warehouse they stop here, saying what to do instead."""
+    if not getattr(getattr(wh, "engine", None), "transactional", True):
+        from .summary import IngestError
+
+        raise IngestError(
+            f"{wh!r}: PostHog pulls and export folders load into DuckDB warehouses only "
+            "for now; on ClickHouse, pull into a DuckDB file or load the export's files "
+            "with `zantara-nb ingest FILE ...` (the loader writes to ClickHouse)"
+        )
     hold = getattr(wh, "writing", None)
     return hold() if hold is not None else contextlib.nullcontext()
 

@@ -70,6 +70,12 @@ class Warehouse:
         self._recorder = SqlRecorder()
         if not read_only:
             self.engine.create_schema()
+            if not self.engine.transactional:
+                # DuckDB recovers on every hold; ClickHouse when a writer opens it: the
+                # rows of loads whose process died are taken back (see recovery)
+                from .recovery import recover_dead_loads
+
+                recover_dead_loads(self)
 
     # -- plumbing ---------------------------------------------------------------------
 

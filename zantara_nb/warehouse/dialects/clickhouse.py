@@ -28,6 +28,7 @@ from .base import _UNITS, Dialect
 LOCAL_MARK = "Etc/GMT"
 
 
+_UPDATE = re.compile(r"^\s*UPDATE\s+([A-Za-z_][\w.]*)\s+SET\s", re.IGNORECASE)
 _TEMP = re.compile(r"^\s*CREATE\s+TEMP\s+TABLE\b", re.I)
 _OFFSET_FN = re.compile(r"(?<![\w.])(lag|lead)\s*\(", re.I)
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.|'')*'")
@@ -159,6 +160,8 @@ class ClickHouseDialect(Dialect):
     def prepare(self, query: str) -> str:
         # CREATE TEMP TABLE (DuckDB, PostgreSQL) is spelled TEMPORARY here (a session table)
         query = _TEMP.sub("CREATE TEMPORARY TABLE", query)
+        # UPDATE t SET ... WHERE ...: a mutation here (synchronous: mutations_sync = 2)
+        query = _UPDATE.sub(r"ALTER TABLE \1 UPDATE ", query, count=1)
         return _nullable_offsets(query)
 
     def str_lit(self, text: str) -> str:
