@@ -106,27 +106,61 @@ def cmd_stitch(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def _demo_loads(address: str | Path) -> list[str]:
+    """The source paths of the loads already in the warehouse at ``address``."""
+    from .warehouse.connection import Warehouse
+
+    with Warehouse(address, read_only=True) as wh:
+        return [str(r[0]) for r in wh.rows("SELECT path FROM loads")]
+
+
+def _clear_for_demo(args: argparse.Namespace) -> tuple[str | Path, str | None]:
+    """(address, refusal) of the demo's warehouse, emptied when it may be replaced.
+
+    A DuckDB file or a chdb directory holding only earlier demo loads (or any data, with
+    ``--force``) is removed; a ClickHouse server database is never dropped from here: the
+    demo loads into it only when it holds no loads yet.
+    """
+    import shutil
+
     from . import config
+    from .warehouse.engines import parse_address
+
+    engine, where = parse_address(args.warehouse or os.environ.get("ZANTARA_WAREHOUSE"))
+    if engine == "clickhouse":
+        if _demo_loads(where):
+            return where, (
+                f"{where}: this ClickHouse database already holds loads; the demo loads "
+                "only into an empty one (create another database, or drop its tables)"
+            )
+        return where, None
+    path = config.warehouse_path(where)
+    address: str | Path = f"chdb:{path}" if engine == "chdb" else path
+    if not path.exists():
+        return address, None
+    if path.is_dir() and any(path.iterdir()) and not (path / "metadata").is_dir():
+        return address, f"{path}: a directory that is not a chdb warehouse; not touching it"
+    if not args.force and any(str(Path(args.out)) not in p for p in _demo_loads(address)):
+        return address, (
+            f"{path} holds data loaded from files outside {args.out}; "
+            "refusing to replace it with demo data (use --warehouse or --force)"
+        )
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+        Path(str(path) + ".wal").unlink(missing_ok=True)
+    return address, None
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
     from .demo.generate import DemoConfig, load_demo
     from .warehouse.connection import Warehouse
 
-    path = config.warehouse_path(args.warehouse)
-    if path.exists() and not args.force:
-        with Warehouse(path, read_only=True) as wh:
-            foreign = wh.scalar(
-                "SELECT count(*) FROM loads WHERE NOT contains(path, ?)", [str(Path(args.out))]
-            )
-        if foreign:
-            print(
-                f"error: {path} holds data loaded from files outside {args.out}; "
-                "refusing to replace it with demo data (use --warehouse or --force)",
-                file=sys.stderr,
-            )
-            return 2
-    if path.exists():
-        path.unlink()
-        Path(str(path) + ".wal").unlink(missing_ok=True)
+    address, refusal = _clear_for_demo(args)
+    if refusal:
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     cfg_kwargs = dict(
         seed=args.seed,
         monthly_active_users=args.mau,
@@ -139,7 +173,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.end:
         cfg_kwargs["end"] = args.end
     cfg = DemoConfig(**cfg_kwargs)
-    with Warehouse(path) as wh:
+    with Warehouse(address) as wh:
         result = load_demo(wh, cfg)
         print(result)
         print()

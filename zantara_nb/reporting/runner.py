@@ -244,7 +244,7 @@ def _ts(x: datetime | None) -> str | None:
 
 
 def data_info(
-    wh_path: Path, as_of: datetime, start: datetime, end: datetime, stale_after_hours: float | None
+    wh_path: str | Path, as_of: datetime, start: datetime, end: datetime, stale_after_hours: float | None
 ) -> dict[str, Any]:
     """Row counts and freshness of the warehouse at the cut-off ``as_of`` (read-only)."""
     from ..warehouse.connection import Warehouse
@@ -485,7 +485,12 @@ def _run_locked(
     cut, start, end = _period(suite, day)
     label = f"{suite.period} {start:%Y-%m-%d} → {(end - timedelta(days=1)):%Y-%m-%d}"
     hparams = helper_params(suite)
-    wh_path = config.warehouse_path(warehouse or suite.warehouse).resolve()
+    from ..warehouse.engines import absolute_address, one_process_at_a_time
+
+    wh_path = absolute_address(warehouse or suite.warehouse)
+    # chdb: one process at a time opens the data, so the notebooks run one after another
+    # and the digest after them, instead of side by side
+    one_at_a_time = one_process_at_a_time(wh_path)
     say(f"{suite.title}: {label} ({suite.timezone}), cut-off {day}, {len(selected)} notebook(s)")
 
     # -- data ------------------------------------------------------------------------------
@@ -522,10 +527,16 @@ def _run_locked(
     try:
         # The digest needs no notebook: it is built in a thread while the kernels run.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest") as side:
-            digest_job = side.submit(_digest, suite, hparams, wh_path, cut, tmp, say)
-            entries = _execute_all(suite, selected, day, wh_path, kernel, tmp, stale, progress, say)
+            if not one_at_a_time:
+                digest_job = side.submit(_digest, suite, hparams, wh_path, cut, tmp, say)
+            entries = _execute_all(
+                suite, selected, day, wh_path, kernel, tmp, stale, progress, say,
+                concurrency=1 if one_at_a_time else suite.concurrency,
+            )  # fmt: skip
             entries = _with_carried_over(suite, entries, selected, final, tmp)
             t_exec_done = time.monotonic()
+            if one_at_a_time:
+                digest_job = side.submit(_digest, suite, hparams, wh_path, cut, tmp, say)
             digest = digest_job.result()
         failed = [e["name"] for e in entries if e["status"] == "failed"]
         status = "failed" if failed else "ok"
@@ -614,21 +625,23 @@ def _execute_all(
     suite: Suite,
     selected: list[NotebookSpec],
     day: date,
-    wh_path: Path,
+    wh_path: str,
     kernel: str,
     tmp: Path,
     stale: str | None,
     progress: bool | None,
     say: Callable[[str], None],
+    *,
+    concurrency: int,
 ) -> list[dict[str, Any]]:
     """Execute the notebooks ``concurrency`` at a time; render each as it finishes."""
     bars = sys.stderr.isatty() if progress is None else progress
-    workers = min(suite.concurrency, len(selected))
+    workers = min(concurrency, len(selected))
     results: dict[str, dict[str, Any]] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notebook") as pool:
         futures: dict[Future, NotebookSpec] = {}
         for i, nb in enumerate(selected):
-            params = suite.parameters_for(nb, as_of=day, warehouse=str(wh_path))
+            params = suite.parameters_for(nb, as_of=day, warehouse=wh_path)
             bar: bool | dict = (
                 {"desc": f"{nb.name:<24}", "position": i, "leave": True} if bars else False
             )
@@ -743,7 +756,7 @@ def _with_carried_over(
 
 
 def _digest(
-    suite: Suite, hparams: dict, wh_path: Path, cut: datetime, tmp: Path, say
+    suite: Suite, hparams: dict, wh_path: str, cut: datetime, tmp: Path, say
 ) -> dict[str, Any]:
     t0 = time.monotonic()
     info: dict[str, Any] = {"status": "ok", "file": "digest.json"}

@@ -507,6 +507,7 @@ class ChdbEngine(ClickHouseEngine):
     """ClickHouse in-process (the ``chdb`` package): a data directory, nothing to run."""
 
     name = "chdb"
+    one_process_at_a_time = True
 
     def __init__(
         self,

@@ -184,10 +184,16 @@ def held_for_run(address: str | os.PathLike | None, *, purpose: str) -> Iterator
     meanwhile waits for the run to end (up to ``$ZANTARA_LOCK_TIMEOUT``, saying who
     holds it), and a run that starts during a load waits for the load. The run's
     notebook kernels, started inside the block, read without queueing behind such a
-    writer. A missing warehouse is not held (the run reports it itself).
+    writer. A missing warehouse is not held (the run reports it itself), nor one that
+    only one process at a time may open (chdb): the kernels could not open it meanwhile,
+    and a writer cannot open it while they read.
     """
+    from .engines import one_process_at_a_time
     from .locking import WarehouseBusy, run_holds
 
+    if one_process_at_a_time(address):
+        yield
+        return
     wh = hold = None
     try:
         wh = Warehouse(address, read_only=True)

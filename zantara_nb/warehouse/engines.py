@@ -12,6 +12,7 @@ adds ``clickhouse`` and ``chdb``.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -32,6 +33,10 @@ class Engine(ABC):
     #: Where the data lives (a file path), or None in memory / on a server.
     path: Path | None = None
     read_only: bool = False
+
+    #: Only one process at a time can open the data (chdb: its embedded server holds the
+    #: directory): a report run's notebooks then open it one after another.
+    one_process_at_a_time: bool = False
 
     @abstractmethod
     def execute(self, query: str, params: list | dict | None = None) -> Any:
@@ -160,8 +165,6 @@ def parse_address(address: str | None, engine: str | None = None) -> tuple[str, 
     otherwise ``engine``, else ``$ZANTARA_ENGINE``, else ``duckdb``. The location is the
     path (``None`` for the configured default), ``":memory:"``, or a server URL.
     """
-    import os
-
     text = None if address is None else str(address)
     if text is not None:
         for prefix, name in _PREFIXES:
@@ -171,3 +174,31 @@ def parse_address(address: str | None, engine: str | None = None) -> tuple[str, 
                 loc = text if name == "clickhouse" else text[len(prefix) :]
                 return name, (loc or None)
     return engine or os.environ.get("ZANTARA_ENGINE") or "duckdb", text
+
+
+
+def _configured(address: str | os.PathLike | None) -> tuple[str, str | None]:
+    """(engine, location) of ``address``, else of ``$ZANTARA_WAREHOUSE``."""
+    text = str(address) if address is not None and str(address) else None
+    return parse_address(text or os.environ.get("ZANTARA_WAREHOUSE"))
+
+
+def absolute_address(address: str | os.PathLike | None) -> str:
+    """The warehouse ``address`` (None: the configured one) as another process, started in
+    another directory, must be given it: a path made absolute, the engine named unless
+    it is DuckDB's file (``chdb:/abs/dir``, ``/abs/file.duckdb``, a server URL as is)."""
+    from .. import config
+
+    engine, where = _configured(address)
+    if engine == "clickhouse":
+        return str(where)
+    if where == ":memory:":
+        return f"{engine}::memory:"
+    path = config.warehouse_path(where).resolve()
+    return str(path) if engine == "duckdb" else f"{engine}:{path}"
+
+
+def one_process_at_a_time(address: str | os.PathLike | None) -> bool:
+    """Whether the engine of ``address`` lets only one process open its data at a time."""
+    engine, _ = _configured(address)
+    return bool(getattr(get_engine(engine), "one_process_at_a_time", False))
