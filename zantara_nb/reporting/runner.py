@@ -244,7 +244,11 @@ def _ts(x: datetime | None) -> str | None:
 
 
 def data_info(
-    wh_path: str | Path, as_of: datetime, start: datetime, end: datetime, stale_after_hours: float | None
+    wh_path: str | Path,
+    as_of: datetime,
+    start: datetime,
+    end: datetime,
+    stale_after_hours: float | None,
 ) -> dict[str, Any]:
     """Row counts and freshness of the warehouse at the cut-off ``as_of`` (read-only)."""
     from ..warehouse.connection import Warehouse

@@ -176,7 +176,6 @@ def parse_address(address: str | None, engine: str | None = None) -> tuple[str, 
     return engine or os.environ.get("ZANTARA_ENGINE") or "duckdb", text
 
 
-
 def _configured(address: str | os.PathLike | None) -> tuple[str, str | None]:
     """(engine, location) of ``address``, else of ``$ZANTARA_WAREHOUSE``."""
     text = str(address) if address is not None and str(address) else None
