@@ -157,16 +157,22 @@ def person_level_sql(scope: Scope, spec: FunnelSpec, win: timedelta, *, mature_o
     cols = ", ".join(
         [f"({sql}) AS {n}" for n, sql in masks] + [f"({sql}) AS {n}" for n, sql, _ in excl]
     )
+    # the breakdown value of each entry event, carried in the arrays (none: 'all')
+    per_entry_bd = bd != "'all'"
+    bcol, bsrc = (", bd", ", bd") if per_entry_bd else ("", "")
     ctes = [
         f"cand AS (SELECT cityHash64(e.person_id) AS pk, cityHash64(e.uuid) AS eid, "
         f"toInt64(toUnixTimestamp64Micro(e.timestamp)) AS ts, "
         f"CASE WHEN {entry} THEN e.person_id END AS pid, "
         f"CASE WHEN {entry} THEN {bd} END AS bd{touch}, {cols} "
         f"FROM events e {join} WHERE {' AND '.join(where)})",
-        # the person's events as arrays in time order (then event id): the walk's input
-        "ev AS (SELECT pk, arraySort(x -> (x.1, x.2), groupArray(tuple(ts, eid, sm, xm))) AS a "
-        f"FROM (SELECT pk, ts, eid, {_mask([n for n, _ in masks])} AS sm, "
-        f"{_mask([n for n, _, _ in excl])} AS xm FROM cand"
+        # the person's events as arrays in time order (then event id): the walk's input;
+        # tuples sort by their first elements, so no sort key is built. The person id
+        # (of an entry event) and each entry's breakdown value ride along, so the result
+        # needs no second pass over the events.
+        f"ev AS (SELECT pk, any(pid) AS pid, arraySort(groupArray(tuple(ts, eid, sm, xm{bcol}))) AS a "
+        f"FROM (SELECT pk, pid, ts, eid, {_mask([n for n, _ in masks])} AS sm, "
+        f"{_mask([n for n, _, _ in excl])} AS xm{bsrc} FROM cand"
         + ("" if strict else " WHERE sm <> 0 OR xm <> 0")
         + ") GROUP BY pk)",
     ]
@@ -180,21 +186,19 @@ def person_level_sql(scope: Scope, spec: FunnelSpec, win: timedelta, *, mature_o
             f"ft AS (SELECT pk, argMin(bv, tuple(ts, eid)) AS v FROM cand "
             f"WHERE bv IS NOT NULL AND ts < {entry_end}{funnel_event} GROUP BY pk)"
         )
-    arrays = [
-        "arrayMap(x -> x.1, a) AS T",
-        "arrayMap(x -> x.2, a) AS E",
-        "arrayMap(x -> x.3, a) AS S",
-        "arrayMap(x -> x.4, a) AS X",
-    ]
+    arrays = ["pid", "a.1 AS T", "a.2 AS E", "a.3 AS S", "a.4 AS X"]
+    if per_entry_bd:
+        arrays.append("a.5 AS B")
+    b1 = "B[i1]" if per_entry_bd else "'all'"  # the breakdown value of the attempt's entry
     if order == "any":
-        ctes += _any_order_ctes(steps, w_us, entry_end, excl, arrays)
+        ctes += _any_order_ctes(steps, w_us, entry_end, excl, arrays, b1)
     else:
         for k in range(2, k_n + 1):
             pref = _pref(steps, k, "S[j]")
             if pref:
                 arrays.append(f"arraySort(j -> tuple(T[j], {pref}, j), arrayEnumerate(T)) AS O{k}")
         ctes.append(f"per AS (SELECT pk, {', '.join(arrays)} FROM ev)")
-        ctes += _walk_ctes(steps, w_us, entry_end, strict, excl)
+        ctes += _walk_ctes(steps, w_us, entry_end, strict, excl, b1)
         times = ", ".join(f"t{k}" for k in range(1, k_n + 1))
         reached = " + ".join(["1"] + [f"toInt64(t{k} IS NOT NULL)" for k in range(2, k_n + 1)])
         if excl and spec.exclusion_rule == "furthest":
@@ -210,30 +214,32 @@ def person_level_sql(scope: Scope, spec: FunnelSpec, win: timedelta, *, mature_o
                 )
             excluded = " OR ".join(drops) or "0"
             ctes.append(
-                f"att AS (SELECT pk, e1, dl, {times}, {reached} AS reached FROM w{k_n} "
+                f"att AS (SELECT pk, pid, b1, e1, dl, {times}, {reached} AS reached FROM w{k_n} "
                 f"WHERE NOT ({excluded}))"
             )
 
     keep = f"WHERE dl < {as_of}" if mature_only else ""
     key = "tuple(-reached, t1, e1)"
+    # the counting attempt of each person, whole, in one pass (a CTE is inlined where it
+    # is named: joining the attempts back would run the walk twice)
+    chosen = "tuple(pid, b1, dl, reached, " + ", ".join(f"t{k}" for k in range(1, k_n + 1)) + ")"
     if excl and order != "any" and spec.exclusion_rule == "furthest":
-        ctes += _furthest_person_ctes(keep, key)
+        ctes += _furthest_person_ctes(keep, key, chosen)
     else:
-        ctes.append(f"best AS (SELECT pk, argMin(e1, {key}) AS e1 FROM att {keep} GROUP BY pk)")
-    times = ", ".join(f"a.t{k} AS t{k}" for k in range(1, k_n + 1))
+        ctes.append(
+            f"best AS (SELECT pk, argMin({chosen}, {key}) AS c FROM att {keep} GROUP BY pk)"
+        )
+    times = ", ".join(f"tupleElement(b.c, {k + 4}) AS t{k}" for k in range(1, k_n + 1))
     if first_touch:
         bd_out = f"coalesce(ft.v, {none})"
-        touch_join = " LEFT JOIN ft ON ft.pk = a.pk"
+        touch_join = " LEFT JOIN ft ON ft.pk = b.pk"
     else:
-        bd_out = "w.bd"
+        bd_out = "tupleElement(b.c, 2)"
         touch_join = ""
-    entry_masks = "m1" if order != "any" else " OR ".join(n for n, _ in masks)
     ctes.append(
-        f"pp AS (SELECT w.pid AS pid, {bd_out} AS bd, CAST(a.dl < {as_of} AS Bool) AS mature, "
-        f"a.reached AS reached, {times} "
-        f"FROM att a JOIN best b ON a.pk = b.pk AND a.e1 = b.e1 "
-        f"JOIN (SELECT pk, eid, any(pid) AS pid, any(bd) AS bd FROM cand WHERE {entry_masks} "
-        f"GROUP BY pk, eid) w ON w.pk = a.pk AND w.eid = a.e1{touch_join})"
+        f"pp AS (SELECT tupleElement(b.c, 1) AS pid, {bd_out} AS bd, "
+        f"CAST(tupleElement(b.c, 3) < {as_of} AS Bool) AS mature, "
+        f"tupleElement(b.c, 4) AS reached, {times} FROM best b{touch_join})"
     )
     return "WITH " + ",\n".join(ctes)
 
@@ -249,14 +255,16 @@ def _walk_ctes(
     entry_end: int,
     strict: bool,
     excl: Sequence[tuple[str, str, tuple[int, int]]],
+    b1: str,
 ) -> list[str]:
     """``w1`` .. ``wK``: one row per attempt (an index ``i1`` into the person's arrays)
-    with the index ``i{k}`` (0: not reached) and time ``t{k}`` of each step."""
+    with the index ``i{k}`` (0: not reached) and time ``t{k}`` of each step, the person
+    id and ``b1``, the breakdown value of its entry event."""
     k_n = len(steps)
     n1 = f", {_next_after('T[i1]')} AS n1" if strict else ""
     ctes = [
         f"w1 AS (SELECT pk, T, E, S, X{''.join(f', O{k}' for k in range(2, k_n + 1) if _pref(steps, k, 'S[j]'))}, "
-        f"i1, T[i1] AS t1, E[i1] AS e1, T[i1] + {w_us} AS dl{n1} FROM per "
+        f"pid, i1, {b1} AS b1, T[i1] AS t1, E[i1] AS e1, T[i1] + {w_us} AS dl{n1} FROM per "
         f"ARRAY JOIN arrayFilter(j -> bitTest(S[j], 0) AND T[j] < {entry_end}, "
         "arrayEnumerate(T)) AS i1)"
     ]
@@ -307,12 +315,13 @@ def _furthest_ctes(
     return [
         f"wx AS (SELECT *, {', '.join(met_cols)} FROM w{k_n})",
         f"att AS (SELECT *, {at} AS te FROM (SELECT *, {eff} AS eff FROM ("
-        f"SELECT pk, e1, dl, {times}, {reached} AS reached, {first_gap} AS g, {x_time} AS xg "
+        f"SELECT pk, pid, b1, e1, dl, {times}, {reached} AS reached, {first_gap} AS g, "
+        f"{x_time} AS xg "
         "FROM wx)))",
     ]
 
 
-def _furthest_person_ctes(keep: str, key: str) -> list[str]:
+def _furthest_person_ctes(keep: str, key: str, chosen: str) -> list[str]:
     """``best`` by the furthest-path rule (see the DuckDB search: the same steps)."""
     latest = "tuple(a.t1, a.e1)"
     return [
@@ -323,7 +332,7 @@ def _furthest_person_ctes(keep: str, key: str) -> list[str]:
         "FROM atk a JOIN rs ON rs.pk = a.pk AND a.eff = rs.rs GROUP BY a.pk, a.te)",
         "kept AS (SELECT DISTINCT c.pk AS pk FROM trk c LEFT JOIN trk f ON f.pk = c.pk "
         "AND f.fx > c.te AND f.fx <= c.dl WHERE NOT c.ex AND f.pk IS NULL)",
-        f"best AS (SELECT pk, argMin(e1, {key}) AS e1 FROM atk "
+        f"best AS (SELECT pk, argMin({chosen}, {key}) AS c FROM atk "
         "WHERE NOT ex AND pk IN (SELECT pk FROM kept) GROUP BY pk)",
     ]
 
@@ -334,6 +343,7 @@ def _any_order_ctes(
     entry_end: int,
     excl: Sequence[tuple[str, str, tuple[int, int]]],
     arrays: list[str],
+    b1: str,
 ) -> list[str]:
     """Any order: per attempt start t (every step event in range), the maximum matching of
     steps to distinct events in ``[t, t + window]`` (Hall's theorem over the subsets of each
@@ -361,17 +371,18 @@ def _any_order_ctes(
     reached = f"toInt64({k_n} - ({' + '.join(deficits)}))"
     ctes = [
         f"per AS (SELECT pk, {', '.join(arrays)} FROM ev)",
-        f"aw AS (SELECT pk, T, S, X, i1, T[i1] AS t1, E[i1] AS e1, T[i1] + {w_us} AS dl FROM per "
+        f"aw AS (SELECT pk, pid, T, S, X, i1, {b1} AS b1, T[i1] AS t1, E[i1] AS e1, "
+        f"T[i1] + {w_us} AS dl FROM per "
         f"ARRAY JOIN arrayFilter(j -> S[j] <> 0 AND T[j] < {entry_end}, arrayEnumerate(T)) AS i1)",
     ]
     if not excl:
-        ctes.append(f"att AS (SELECT pk, e1, dl, t1{nulls}, {reached} AS reached FROM aw)")
+        ctes.append(f"att AS (SELECT pk, pid, b1, e1, dl, t1{nulls}, {reached} AS reached FROM aw)")
         return ctes
     xmask = sum(1 << (int(n[1:]) - 1) for n, _, _ in excl)
     xf = f"arrayFirst(v -> v > t1, arrayFilter((v, m) -> bitAnd(m, {xmask}) <> 0, T, X))"
     ctes.append(f"awx AS (SELECT *, {xf} AS xf FROM aw)")
     ctes.append(
-        f"att AS (SELECT pk, e1, dl, t1{nulls}, {reached} AS reached FROM awx "
+        f"att AS (SELECT pk, pid, b1, e1, dl, t1{nulls}, {reached} AS reached FROM awx "
         f"WHERE NOT (xf > 0 AND xf <= dl AND ({' + '.join(x_deficits)}) > 0))"
     )
     return ctes
