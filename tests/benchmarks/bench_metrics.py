@@ -141,7 +141,7 @@ def copy_tables(duck: Path, target: Path, batch_rows: int = 1_000_000) -> None:
     ):
         dst.execute("DELETE FROM meta WHERE key = 'schema_version'")
         for table in TABLES:
-            reader = src.con.execute(f"SELECT * FROM {table}").to_arrow_reader(batch_rows)
+            reader = src.con.sql(f"SELECT * FROM {table}").to_arrow_reader(batch_rows)
             n = 0
             for batch in reader:
                 n += dst.engine.insert_arrow(table, pa.Table.from_batches([batch]))
