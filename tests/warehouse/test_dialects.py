@@ -129,6 +129,17 @@ def test_json_text_and_hashes(wh):
     assert one(wh, d.salted_hash(d.quote("p1"), hash_salt(), HASH_CHARS)) == hash_id("p1")
 
 
+def test_id_key_is_equal_exactly_when_the_ids_are(wh):
+    d = wh.dialect
+    a, b = (
+        d.quote("0192f0e4-0000-7000-8000-000000000001"),
+        d.quote("0192f0e4-0000-7000-8000-000000000002"),
+    )
+    assert one(wh, f"{d.id_key(a)} = {d.id_key(a)}") in (True, 1)
+    assert one(wh, f"{d.id_key(a)} = {d.id_key(b)}") in (False, 0)
+    assert one(wh, f"{d.id_key(d.null('VARCHAR'))} IS NULL") in (True, 1)
+
+
 def test_engine_registry():
     assert "duckdb" in engine_names()
     with pytest.raises(ValueError, match="unknown warehouse engine 'nope'.*duckdb"):

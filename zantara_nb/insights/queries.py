@@ -208,7 +208,8 @@ def _complete(sc: Scope) -> bool:
 def _exchange_cte(sc: Scope, source: str) -> str:
     """``x``: messages and replies in the range (plus the reply look-ahead), one scan.
 
-    ``rmid`` is a reply's message id (NULL for messages and for replies without one)."""
+    ``rmid`` is a reply's message id (NULL for messages and for replies without one);
+    ``mid`` and ``rmid`` are the dialect's compact id keys (only compared, never shown)."""
     d = sc.dialect
     end = d.ts_lit(min(sc.end_utc, sc.as_of_utc))
     look = sc.with_range(sc.start, sc.end + REPLY_LOOKAHEAD)  # capped at as_of
@@ -216,9 +217,10 @@ def _exchange_cte(sc: Scope, source: str) -> str:
     return f"""x AS {d.cte_hint(False)}(
             SELECT e.uuid, e.timestamp, e.session_id,
                    e.event = 'message_sent' AS is_msg,
-                   CASE WHEN e.event = 'message_sent' THEN e.message_id END AS mid,
-                   CASE WHEN e.event = 'message_received' THEN e.message_id
-                        WHEN e.event = '$ai_generation' THEN coalesce(e.message_id, {trace})
+                   CASE WHEN e.event = 'message_sent' THEN {d.id_key("e.message_id")} END AS mid,
+                   CASE WHEN e.event = 'message_received' THEN {d.id_key("e.message_id")}
+                        WHEN e.event = '$ai_generation'
+                        THEN {d.id_key(f"coalesce(e.message_id, {trace})")}
                    END AS rmid,
                    e.event = 'message_sent' AND e.timestamp < {end}
                        AND {sc.filter_sql("e", "p")} AS counted,

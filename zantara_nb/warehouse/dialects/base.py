@@ -224,6 +224,11 @@ class Dialect:
         """The text of top-level JSON property ``key`` of column ``col`` (NULL if absent)."""
         raise NotImplementedError(self._missing("json_text"))
 
+    def id_key(self, expr: str) -> str:
+        """A stand-in for a text id, equal exactly when the ids are equal (NULL stays
+        NULL), for joins and ``IN`` over millions of ids. Portable: the text itself."""
+        return expr
+
     # -- aggregates ---------------------------------------------------------------------
 
     def count_if(self, cond: str) -> str:
