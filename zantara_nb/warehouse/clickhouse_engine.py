@@ -468,12 +468,42 @@ class ClickHouseConnection:
 
 
 class _EmbeddedServer:
-    """chdb runs one embedded server per process, at one path; sessions share it."""
+    """chdb runs one embedded server per process, at one path; sessions share it.
+
+    A data directory can be open in one process at a time (a second one fails to start
+    its server), so while this process has one open it holds the directory's advisory
+    lock (:mod:`.locking`, ``DIR.locks/``) exclusively: another zantara-nb process waits
+    its turn (up to ``$ZANTARA_LOCK_TIMEOUT``) and is told who has it, instead of
+    failing. A report run takes the lock for its whole run and its kernels open the
+    directory under it (:func:`~.connection.held_for_run`).
+    """
 
     lock = threading.RLock()
     path: str | None = None
     #: open chdb engines of this process (a warehouse dropped without close() goes with GC)
     engines: weakref.WeakSet = weakref.WeakSet()
+    #: the directory's advisory lock while this process has it open (None: not taken)
+    held: Any = None
+
+
+def _take_directory(path: str) -> None:
+    """Hold ``path`` for this process (wait for another process that has it open)."""
+    from .locking import OPEN, FileLock, held_by_run
+
+    if path == ":memory:" or held_by_run(path):
+        return
+    lock = FileLock(Path(path))
+    _EmbeddedServer.held = (lock, lock.acquire(OPEN, purpose="chdb warehouse"))
+
+
+def _let_directory_go() -> None:
+    """Release the directory once no chdb warehouse of this process is open."""
+    if _EmbeddedServer.held is None or _live():
+        return
+    lock, held = _EmbeddedServer.held
+    _EmbeddedServer.held = None
+    held.release()
+    lock.close()
 
 
 def _live() -> list:
@@ -497,7 +527,14 @@ def _open_chdb_session(path: str | None, engine: Any):
                 f"chdb:{want}: this process already has the chdb warehouse {running} open "
                 "(chdb runs one embedded server per process: close it first)"
             )
-        s = chs.Session(want)
+        if running is None:
+            _let_directory_go()  # warehouses closed by GC leave it taken
+            _take_directory(want)
+        try:
+            s = chs.Session(want)
+        except BaseException:
+            _let_directory_go()
+            raise
         _EmbeddedServer.path = want
         _EmbeddedServer.engines.add(engine)
         return s
@@ -590,6 +627,8 @@ class ChdbEngine(ClickHouseEngine):
                 self._session.query(f"DROP DATABASE IF EXISTS {self.database} SYNC")
         finally:
             self._session.close()
+            with _EmbeddedServer.lock:
+                _let_directory_go()
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):

@@ -184,15 +184,29 @@ def held_for_run(address: str | os.PathLike | None, *, purpose: str) -> Iterator
     meanwhile waits for the run to end (up to ``$ZANTARA_LOCK_TIMEOUT``, saying who
     holds it), and a run that starts during a load waits for the load. The run's
     notebook kernels, started inside the block, read without queueing behind such a
-    writer. A missing warehouse is not held (the run reports it itself), nor one that
-    only one process at a time may open (chdb): the kernels could not open it meanwhile,
-    and a writer cannot open it while they read.
+    writer. A missing warehouse is not held (the run reports it itself).
+
+    A warehouse that one process at a time may open (chdb) is held through its advisory
+    lock alone, without opening it: the run and its kernels open it under that hold,
+    one after another, and any other process waits for the run to end.
     """
-    from .engines import one_process_at_a_time
-    from .locking import WarehouseBusy, run_holds
+    from .engines import one_process_at_a_time, parse_address
+    from .locking import OPEN, FileLock, WarehouseBusy, run_holds
 
     if one_process_at_a_time(address):
-        yield
+        _, where = parse_address(str(address) if address else os.environ.get("ZANTARA_WAREHOUSE"))
+        path = config.warehouse_path(where).resolve()
+        if not path.exists():
+            yield
+            return
+        lock = FileLock(path)
+        held = lock.acquire(OPEN, purpose=purpose)
+        try:
+            with run_holds(path):
+                yield
+        finally:
+            held.release()
+            lock.close()
         return
     wh = hold = None
     try:

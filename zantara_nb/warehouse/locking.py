@@ -24,6 +24,10 @@ A report run holds the file for reading for the whole run (its numbers all come 
 one state of the data) and tells its notebook kernels so through
 :data:`RUN_HOLD_ENV`: they read without queueing behind a writer that waits for the run.
 
+A chdb data directory (one process at a time may open it) uses the same files beside it
+(``data/zantara.chdb.locks/``): a process holds ``data`` exclusively (mode ``open``) for
+as long as it has the directory open; a report run takes it for the whole run.
+
 The locks are advisory and local to one machine (``flock``); the engine's own lock
 still guards against programs that do not use them (they are waited for too).
 """
@@ -59,7 +63,10 @@ RUN_HOLD_ENV = "ZANTARA_RUN_HOLDS"
 NOTICE_AFTER = 1.0
 
 READ, WRITE = "read", "write"
-_DOING = {READ: "reading", WRITE: "writing", "queue": "waiting to write"}
+#: Exclusive like a writer, for an engine whose data one process at a time may open (chdb).
+OPEN = "open"
+_DOING = {READ: "reading", WRITE: "writing", OPEN: "has it open", "queue": "waiting to write"}
+_WANT = {READ: "read", WRITE: "write", OPEN: "open"}
 _SEQ = itertools.count(1)
 
 
@@ -246,8 +253,8 @@ class FileLock:
     def acquire(self, mode: str, *, purpose: str = "", wait: bool = True) -> _Held:
         """Hold the file for ``mode`` (``"read"`` or ``"write"``); wait for others up to the
         timeout (raise :class:`WarehouseBusy` then, or at once when ``wait`` is false)."""
-        if mode not in (READ, WRITE):
-            raise ValueError(f"mode {mode!r}: use 'read' or 'write'")
+        if mode not in (READ, WRITE, OPEN):
+            raise ValueError(f"mode {mode!r}: use 'read', 'write' or 'open'")
         timeout = wait_timeout(self.timeout) if wait else 0.0
         waiter = _Waiter(self, mode, timeout)
         data = self._fd("data")
@@ -256,13 +263,13 @@ class FileLock:
         record = None
         queued = False
         try:
-            if mode == WRITE:
+            if mode in (WRITE, OPEN):
                 queue = self._fd("queue")
                 record = self._write_record("queue", purpose)
                 waiter.until(queue, fcntl.LOCK_EX, "the writer before")
                 queued = True
                 waiter.until(data, fcntl.LOCK_EX, "readers")
-                record = self._write_record(WRITE, purpose, record)
+                record = self._write_record(mode, purpose, record)
             else:
                 if not self._run_holds():
                     queue = self._fd("queue")
@@ -286,13 +293,7 @@ class FileLock:
         return _Held(self, mode, record)
 
     def _run_holds(self) -> bool:
-        held = os.environ.get(RUN_HOLD_ENV)
-        if not held:
-            return False
-        with contextlib.suppress(OSError):
-            mine = os.path.realpath(self.target)
-            return any(os.path.realpath(p) == mine for p in held.split(os.pathsep) if p)
-        return False
+        return held_by_run(self.target)
 
     def _release(self, held: _Held) -> None:
         if held.record is not None:
@@ -301,7 +302,7 @@ class FileLock:
         if not self._usable:
             return
         fcntl.flock(self._fds["data"], fcntl.LOCK_UN)
-        if held.mode == WRITE:
+        if held.mode in (WRITE, OPEN):
             fcntl.flock(self._fds["queue"], fcntl.LOCK_UN)
 
     def close(self) -> None:
@@ -314,7 +315,7 @@ class FileLock:
     def busy_message(self, mode: str, waited: float, timeout: float) -> str:
         """Why ``mode`` could not be had: who holds the file, how long we waited."""
         who = self.describe_holders() or "another process (no details: an older zantara-nb?)"
-        want = "write" if mode == WRITE else "read"
+        want = _WANT[mode]
         return (
             f"warehouse {self.target} is busy: {who}; gave up waiting to {want} after "
             f"{waited:.1f} s (the limit is {timeout:g} s: set {TIMEOUT_ENV} to wait longer)"
@@ -346,7 +347,7 @@ class _Waiter:
             if not self.said and waited >= min(NOTICE_AFTER, self.timeout):
                 self.said = True
                 who = self.lock.describe_holders() or "another process"
-                want = "write" if self.mode == WRITE else "read"
+                want = _WANT[self.mode]
                 self.lock.notify(
                     f"waiting to {want} warehouse {self.lock.target}: held by {who} "
                     f"(waiting up to {self.timeout:g} s, {TIMEOUT_ENV})"
@@ -364,6 +365,17 @@ class _Waiter:
 
 def _to_stderr(message: str) -> None:
     print(f"zantara-nb: {message}", file=sys.stderr, flush=True)
+
+
+def held_by_run(target: str | os.PathLike) -> bool:
+    """Whether a report run (this process or its parent) holds ``target`` for us."""
+    held = os.environ.get(RUN_HOLD_ENV)
+    if not held:
+        return False
+    with contextlib.suppress(OSError):
+        mine = os.path.realpath(target)
+        return any(os.path.realpath(p) == mine for p in held.split(os.pathsep) if p)
+    return False
 
 
 @contextlib.contextmanager
