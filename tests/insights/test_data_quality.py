@@ -42,7 +42,11 @@ def test_event_checks(filled):
     n = dq.numbers
     assert n["events"] == 62 + 3 + 2 and n["unknown_events"] == 3 and n["without_person"] == 2
     fresh = dq.check("freshness")
-    assert not fresh.warn and "2026-03-15 10:09" in fresh.value and "13.8 h" in fresh.value
+    assert (
+        not fresh.warn
+        and "2026-03-15 10:09 Asia/Jakarta" in fresh.value
+        and "13.8 h" in fresh.value
+    )
     vol = dq.check("volume")
     assert vol.warn and "days off: Wed 11 Mar −80%" in vol.value
     wed = dq.volume.set_index("weekday").loc["Wed"]

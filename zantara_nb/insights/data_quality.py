@@ -423,7 +423,7 @@ def _freshness(sc: Scope, newest: pd.Timestamp | None, th: dict) -> Check:
     return Check(
         "freshness",
         "Freshness",
-        f"newest event {local:%Y-%m-%d %H:%M}, {hours:,.1f} h before the cut-off",
+        f"newest event {local:%Y-%m-%d %H:%M} {sc.tz}, {hours:,.1f} h before the cut-off",
         hours > limit,
         f"warning above {limit:g} h",
     )
