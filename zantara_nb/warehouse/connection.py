@@ -70,12 +70,15 @@ class Warehouse:
         self._recorder = SqlRecorder()
         if not read_only:
             self.engine.create_schema()
-            if not self.engine.transactional:
-                # DuckDB recovers on every hold; ClickHouse when a writer opens it: the
-                # rows of loads whose process died are taken back (see recovery)
-                from .recovery import recover_dead_loads
+        # DuckDB recovers on every hold. ClickHouse when a writer opens it, and chdb when
+        # anyone does (a chdb directory is open in one process at a time, so no live
+        # loader can be writing it): the rows of loads whose process died are taken back
+        # before the first read (see recovery).
+        exclusive = self.engine.one_process_at_a_time and self.path is not None
+        if not self.engine.transactional and (not read_only or exclusive):
+            from .recovery import recover_dead_loads
 
-                recover_dead_loads(self)
+            recover_dead_loads(self)
 
     # -- plumbing ---------------------------------------------------------------------
 

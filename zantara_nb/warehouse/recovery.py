@@ -13,8 +13,10 @@ hold, see :mod:`.duckdb_engine`), so no report counts part of a file.
 ClickHouse has neither transactions nor a lock file: its loader writes rows tagged with
 the load's id (:mod:`zantara_nb.ingest.load_clickhouse`), and a writer opening the
 warehouse, like every load before it starts, takes back the ``running`` loads whose
-process is gone (same machine, no such pid). A reader that opens a ClickHouse
-warehouse after a crash and before any writer does sees the dead load's rows.
+process is gone (same machine, no such pid). On chdb a reader does too (a chdb
+directory is open in one process at a time, so no live loader can be writing it). A
+reader of a ClickHouse server that opens it after a crash and before any writer does
+sees the dead load's rows (a loader elsewhere may still be running).
 """
 
 from __future__ import annotations
