@@ -111,7 +111,7 @@ def _demo_loads(address: str | Path) -> list[str]:
     from .warehouse.connection import Warehouse
 
     with Warehouse(address, read_only=True) as wh:
-        return [str(r[0]) for r in wh.rows("SELECT path FROM loads")]
+        return [str(r[0]) for r in wh.execute("SELECT path FROM loads").fetchall()]
 
 
 def _clear_for_demo(args: argparse.Namespace) -> tuple[str | Path, str | None]:
