@@ -104,17 +104,17 @@ def current_engine() -> str:
     return os.environ.get("ZANTARA_ENGINE") or "duckdb"
 
 
-def copy_warehouse(src: Warehouse, dst: Warehouse) -> Warehouse:
-    """Copy every warehouse table of ``src`` (DuckDB) into ``dst`` (an empty warehouse)."""
-    for table in TABLES:
-        cur = src.con.execute(f"SELECT * FROM {table}")
-        data = cur.to_arrow_table() if hasattr(cur, "to_arrow_table") else cur.arrow()
-        if hasattr(data, "read_all"):
-            data = data.read_all()
-        if table == "meta":
-            dst.execute("DELETE FROM meta WHERE key = 'schema_version'")
-        if data.num_rows:
-            dst.engine.insert_arrow(table, data)
+def copy_warehouse(src: Warehouse, dst: Warehouse, batch_rows: int = 1_000_000) -> Warehouse:
+    """Copy every warehouse table of ``src`` (DuckDB) into ``dst`` (an empty warehouse),
+    in Arrow batches of ``batch_rows`` (a table is never whole in memory)."""
+    import pyarrow as pa
+
+    dst.execute("DELETE FROM meta WHERE key = 'schema_version'")
+    with src.reading():  # a live cursor: the batches stream
+        for table in TABLES:
+            for batch in src.con.sql(f"SELECT * FROM {table}").to_arrow_reader(batch_rows):
+                if batch.num_rows:
+                    dst.engine.insert_arrow(table, pa.Table.from_batches([batch]))
     return dst
 
 

@@ -123,10 +123,9 @@ def _clear_for_demo(args: argparse.Namespace) -> tuple[str | Path, str | None]:
     """
     import shutil
 
-    from . import config
-    from .warehouse.engines import parse_address
+    from .warehouse.engines import configured_address, data_path
 
-    engine, where = parse_address(args.warehouse or os.environ.get("ZANTARA_WAREHOUSE"))
+    engine, where = configured_address(args.warehouse)
     if engine == "clickhouse":
         if _demo_loads(where):
             return where, (
@@ -134,7 +133,9 @@ def _clear_for_demo(args: argparse.Namespace) -> tuple[str | Path, str | None]:
                 "only into an empty one (create another database, or drop its tables)"
             )
         return where, None
-    path = config.warehouse_path(where)
+    path = data_path(args.warehouse)
+    if path is None:  # in memory: nothing to replace
+        return f"{engine}::memory:", None
     address: str | Path = f"chdb:{path}" if engine == "chdb" else path
     if not path.exists():
         return address, None

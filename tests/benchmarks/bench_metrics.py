@@ -74,8 +74,6 @@ TARGETS = {
         )
     },
 }
-TABLES = ("meta", "loads", "events", "quarantine", "identity_links", "person_distinct_ids",
-          "persons")  # fmt: skip
 
 
 def peak_rss_gb() -> float:
@@ -129,25 +127,19 @@ def chdb_copy(duck: Path) -> Path:
     return target
 
 
-def copy_tables(duck: Path, target: Path, batch_rows: int = 1_000_000) -> None:
+def copy_tables(duck: Path, target: Path) -> None:
     """Every warehouse table of ``duck`` into a new chdb warehouse at ``target``."""
-    t0 = time.perf_counter()
-    import pyarrow as pa
+    from tests.enginekit import copy_warehouse
 
+    t0 = time.perf_counter()
     with (
         Warehouse(duck, engine="duckdb", read_only=True) as src,
         Warehouse(f"chdb:{target}") as dst,
-        src.reading(),  # a live cursor: batches stream, the table is never whole in memory
     ):
-        dst.execute("DELETE FROM meta WHERE key = 'schema_version'")
-        for table in TABLES:
-            reader = src.con.sql(f"SELECT * FROM {table}").to_arrow_reader(batch_rows)
-            n = 0
-            for batch in reader:
-                n += dst.engine.insert_arrow(table, pa.Table.from_batches([batch]))
-            print(f"  {table:<22}{n:>14,} rows   {time.perf_counter() - t0:7.1f} s", flush=True)
+        copy_warehouse(src, dst)
         dst.execute("OPTIMIZE TABLE events FINAL")  # one part per partition, as after merges
-    print(f"copied to {target} in {time.perf_counter() - t0:.0f} s", flush=True)
+        n = dst.scalar("SELECT count() FROM events")
+    print(f"copied {n:,} events to {target} in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 # -- one engine (a child process) -----------------------------------------------------------

@@ -159,7 +159,7 @@ def person_level_sql(scope: Scope, spec: FunnelSpec, win: timedelta, *, mature_o
     )
     # the breakdown value of each entry event, carried in the arrays (none: 'all')
     per_entry_bd = bd != "'all'"
-    bcol, bsrc = (", bd", ", bd") if per_entry_bd else ("", "")
+    bd_col = ", bd" if per_entry_bd else ""
     ctes = [
         f"cand AS (SELECT cityHash64(e.person_id) AS pk, cityHash64(e.uuid) AS eid, "
         f"toInt64(toUnixTimestamp64Micro(e.timestamp)) AS ts, "
@@ -170,9 +170,9 @@ def person_level_sql(scope: Scope, spec: FunnelSpec, win: timedelta, *, mature_o
         # tuples sort by their first elements, so no sort key is built. The person id
         # (of an entry event) and each entry's breakdown value ride along, so the result
         # needs no second pass over the events.
-        f"ev AS (SELECT pk, any(pid) AS pid, arraySort(groupArray(tuple(ts, eid, sm, xm{bcol}))) AS a "
+        f"ev AS (SELECT pk, any(pid) AS pid, arraySort(groupArray(tuple(ts, eid, sm, xm{bd_col}))) AS a "
         f"FROM (SELECT pk, pid, ts, eid, {_mask([n for n, _ in masks])} AS sm, "
-        f"{_mask([n for n, _, _ in excl])} AS xm{bsrc} FROM cand"
+        f"{_mask([n for n, _, _ in excl])} AS xm{bd_col} FROM cand"
         + ("" if strict else " WHERE sm <> 0 OR xm <> 0")
         + ") GROUP BY pk)",
     ]

@@ -529,19 +529,18 @@ def _run_locked(
     tmp = suite_dir / f".tmp-{day.isoformat()}-{os.getpid()}"
     tmp.mkdir(parents=True)
     try:
-        # The digest needs no notebook: it is built in a thread while the kernels run.
+        # The digest needs no notebook: it is built in a thread while the kernels run
+        # (one process at a time: after them).
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest") as side:
-            if not one_at_a_time:
-                digest_job = side.submit(_digest, suite, hparams, wh_path, cut, tmp, say)
+            digest_args = (suite, hparams, wh_path, cut, tmp, say)
+            digest_job = None if one_at_a_time else side.submit(_digest, *digest_args)
             entries = _execute_all(
                 suite, selected, day, wh_path, kernel, tmp, stale, progress, say,
                 concurrency=1 if one_at_a_time else suite.concurrency,
             )  # fmt: skip
             entries = _with_carried_over(suite, entries, selected, final, tmp)
             t_exec_done = time.monotonic()
-            if one_at_a_time:
-                digest_job = side.submit(_digest, suite, hparams, wh_path, cut, tmp, say)
-            digest = digest_job.result()
+            digest = digest_job.result() if digest_job else _digest(*digest_args)
         failed = [e["name"] for e in entries if e["status"] == "failed"]
         status = "failed" if failed else "ok"
         manifest = RunManifest(

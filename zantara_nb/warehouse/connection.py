@@ -193,13 +193,12 @@ def held_for_run(address: str | os.PathLike | None, *, purpose: str) -> Iterator
     lock alone, without opening it: the run and its kernels open it under that hold,
     one after another, and any other process waits for the run to end.
     """
-    from .engines import one_process_at_a_time, parse_address
+    from .engines import data_path, one_process_at_a_time
     from .locking import OPEN, FileLock, WarehouseBusy, run_holds
 
     if one_process_at_a_time(address):
-        _, where = parse_address(str(address) if address else os.environ.get("ZANTARA_WAREHOUSE"))
-        path = config.warehouse_path(where).resolve()
-        if not path.exists():
+        path = data_path(address)
+        if path is None or not path.exists():
             yield
             return
         lock = FileLock(path)

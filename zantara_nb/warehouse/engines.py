@@ -176,28 +176,36 @@ def parse_address(address: str | None, engine: str | None = None) -> tuple[str, 
     return engine or os.environ.get("ZANTARA_ENGINE") or "duckdb", text
 
 
-def _configured(address: str | os.PathLike | None) -> tuple[str, str | None]:
-    """(engine, location) of ``address``, else of ``$ZANTARA_WAREHOUSE``."""
+def configured_address(address: str | os.PathLike | None) -> tuple[str, str | None]:
+    """(engine, location) of ``address``, else of ``$ZANTARA_WAREHOUSE`` (see
+    :func:`parse_address`)."""
     text = str(address) if address is not None and str(address) else None
     return parse_address(text or os.environ.get("ZANTARA_WAREHOUSE"))
+
+
+def data_path(address: str | os.PathLike | None) -> Path | None:
+    """The local file or directory holding the warehouse at ``address``, absolute (None
+    on a server or in memory)."""
+    from .. import config
+
+    engine, where = configured_address(address)
+    if engine == "clickhouse" or where == ":memory:":
+        return None
+    return config.warehouse_path(where).resolve()
 
 
 def absolute_address(address: str | os.PathLike | None) -> str:
     """The warehouse ``address`` (None: the configured one) as another process, started in
     another directory, must be given it: a path made absolute, the engine named unless
     it is DuckDB's file (``chdb:/abs/dir``, ``/abs/file.duckdb``, a server URL as is)."""
-    from .. import config
-
-    engine, where = _configured(address)
-    if engine == "clickhouse":
-        return str(where)
-    if where == ":memory:":
-        return f"{engine}::memory:"
-    path = config.warehouse_path(where).resolve()
+    engine, where = configured_address(address)
+    path = data_path(address)
+    if path is None:
+        return str(where) if engine == "clickhouse" else f"{engine}::memory:"
     return str(path) if engine == "duckdb" else f"{engine}:{path}"
 
 
 def one_process_at_a_time(address: str | os.PathLike | None) -> bool:
     """Whether the engine of ``address`` lets only one process open its data at a time."""
-    engine, _ = _configured(address)
+    engine, _ = configured_address(address)
     return bool(getattr(get_engine(engine), "one_process_at_a_time", False))
